@@ -1,0 +1,37 @@
+# Two commands: `make run` (demo service on embedded defaults) and `make test` (the whole suite).
+# Both set up .venv from pyproject.toml first; nothing needs installing by hand beyond Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-pg setup migrate demo serve relay bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+migrate: setup
+	$(PY) -m server.cli migrate
+
+demo: migrate
+	$(PY) -m server.cli demo
+
+run: demo
+	$(PY) -m server.cli serve
+
+relay: setup
+	$(PY) -m server.cli relay
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,67 @@
+"""Who is calling, checked on every protected route: ``@customer_required`` and
+``@staff_required(permission)`` put an ``Actor`` on ``request.ctx.actor``.
+
+Staff are reloaded on each request (admin traffic is light, and a disabled account or a removed
+role must stop working at once); customers are trusted from their short-lived token.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from sanic import Request
+from sanic_ext.extensions.openapi import openapi
+
+from channels import sessions
+from channels.sessions import TokenPolicy
+from infra.actors import Actor
+from lending_core import access
+from lending_core.org import service as org
+
+SECURITY_SCHEME = "bearer"
+
+
+def token_policy(request: Request) -> TokenPolicy:
+    return request.app.ctx.token_policy
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise sessions.TokenInvalid("send 'Authorization: Bearer <access token>'")
+    return token.strip()
+
+
+def _claims(request: Request, audience: str) -> dict:
+    return sessions.read_access_token(_bearer(request), audience=audience, secret_key=token_policy(request).secret_key)
+
+
+def customer_required(handler):
+    @wraps(handler)
+    async def wrapper(request: Request, *args, **kwargs):
+        claims = _claims(request, "customer")
+        request.ctx.actor = Actor(kind="customer", id=int(claims["sub"]), bank_id=claims.get("bank"), channel=claims.get("chn"))
+        return await handler(request, *args, **kwargs)
+
+    return openapi.secured(SECURITY_SCHEME)(wrapper)
+
+
+def staff_required(permission: str | None = None):
+    def decorate(handler):
+        @wraps(handler)
+        async def wrapper(request: Request, *args, **kwargs):
+            claims = _claims(request, "staff")
+            actor = org.staff_actor(await org.current_staff(int(claims["sub"])))
+            if permission:
+                access.require(actor, permission)
+            request.ctx.actor = actor
+            return await handler(request, *args, **kwargs)
+
+        return openapi.secured(SECURITY_SCHEME)(wrapper)
+
+    return decorate
+
+
+async def reload_staff_actor(staff_id: int, _bank_id: int | None) -> Actor:
+    return org.staff_actor(await org.current_staff(staff_id))

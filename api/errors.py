@@ -1,0 +1,141 @@
+"""The error table: every refusal becomes ``{"error": {"code", "message", "details"}}``.
+
+Domain errors are looked up by class, walking the class's ancestry, so a new subclass without an
+entry still gets its parent's status and code; codes are stable API. Sanic's own exceptions
+(unknown route, wrong method, oversized body…) are rendered the same way. Expected refusals are
+logged at info level, never as crashes; anything else is a 500 with only the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sanic import Request, response
+from sanic import exceptions as sanic_exceptions
+from sanic.handlers import ErrorHandler
+
+from channels import sessions
+from infra import errors, idempotency, identity_numbers
+from infra.logs import request_id_var
+from lending_core.approvals.service import SelfApproval, UnknownChangeKind
+from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
+
+log = logging.getLogger("api.errors")
+
+
+class MalformedJson(errors.InvalidInput):
+    """The body is not valid JSON."""
+
+
+class UnsupportedMediaType(errors.InvalidInput):
+    """Send the body as application/json."""
+
+
+class ValidationFailed(errors.InvalidInput):
+    """One or more fields are missing or have the wrong type or value."""
+
+
+class FieldNotAllowed(errors.InvalidInput):
+    """The body sets fields the caller may not set."""
+
+
+class IdempotencyKeyRequired(errors.InvalidInput):
+    """This operation moves money or creates an application: send an Idempotency-Key header."""
+
+
+ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
+    # Our domain errors, most specific first in spirit (lookup walks the MRO).
+    errors.DomainError: (400, "BAD_REQUEST"),
+    errors.InvalidInput: (400, "INVALID_INPUT"),
+    MalformedJson: (400, "MALFORMED_JSON"),
+    UnsupportedMediaType: (415, "UNSUPPORTED_MEDIA_TYPE"),
+    ValidationFailed: (422, "VALIDATION_FAILED"),
+    FieldNotAllowed: (422, "FIELD_NOT_ALLOWED"),
+    IdempotencyKeyRequired: (400, "IDEMPOTENCY_KEY_REQUIRED"),
+    idempotency.IdempotencyKeyInvalid: (400, "IDEMPOTENCY_KEY_INVALID"),
+    idempotency.IdempotencyKeyReused: (422, "IDEMPOTENCY_KEY_REUSED"),
+    errors.Unauthenticated: (401, "UNAUTHENTICATED"),
+    sessions.TokenInvalid: (401, "TOKEN_INVALID"),
+    sessions.TokenExpired: (401, "TOKEN_EXPIRED"),
+    sessions.RefreshRefused: (401, "REFRESH_REFUSED"),
+    InvalidCredentials: (401, "INVALID_CREDENTIALS"),
+    errors.PermissionDenied: (403, "FORBIDDEN"),
+    AccountLocked: (423, "ACCOUNT_LOCKED"),
+    AccountDisabled: (403, "ACCOUNT_DISABLED"),
+    SelfApproval: (403, "SELF_APPROVAL"),
+    errors.NotFound: (404, "NOT_FOUND"),
+    errors.Conflict: (409, "CONFLICT"),
+    errors.IllegalTransition: (409, "ILLEGAL_TRANSITION"),
+    UsernameTaken: (409, "USERNAME_TAKEN"),
+    InvalidRoles: (422, "INVALID_ROLES"),
+    UnknownChangeKind: (422, "UNKNOWN_CHANGE_KIND"),
+    errors.DependencyUnavailable: (503, "DEPENDENCY_UNAVAILABLE"),
+    # Validation helpers of the plumbing raise ValueErrors of their own.
+    identity_numbers.InvalidIdNumber: (422, "INVALID_ID_NUMBER"),
+    identity_numbers.InvalidPhone: (422, "INVALID_PHONE"),
+}
+
+SANIC_TABLE: dict[type[Exception], tuple[int, str]] = {
+    sanic_exceptions.NotFound: (404, "ROUTE_NOT_FOUND"),
+    sanic_exceptions.MethodNotAllowed: (405, "METHOD_NOT_ALLOWED"),
+    sanic_exceptions.PayloadTooLarge: (413, "PAYLOAD_TOO_LARGE"),
+    sanic_exceptions.RequestTimeout: (408, "REQUEST_TIMEOUT"),
+    sanic_exceptions.HeaderExpectationFailed: (417, "EXPECTATION_FAILED"),
+    sanic_exceptions.BadRequest: (400, "BAD_REQUEST"),
+    sanic_exceptions.RangeNotSatisfiable: (416, "RANGE_NOT_SATISFIABLE"),
+}
+
+
+def lookup(exc: Exception) -> tuple[int, str] | None:
+    for table in (ERROR_TABLE, SANIC_TABLE):
+        for cls in type(exc).__mro__:
+            if cls in table:
+                return table[cls]
+    return None
+
+
+def error_body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def render(exc: Exception) -> response.HTTPResponse:
+    found = lookup(exc)
+    if found is None:
+        return response.json(
+            error_body("INTERNAL_ERROR", "something went wrong on our side", {"request_id": request_id_var.get()}),
+            status=500,
+        )
+    status, code = found
+    if isinstance(exc, errors.DomainError):
+        message, details = exc.message, exc.details
+    elif isinstance(exc, sanic_exceptions.SanicException):
+        message, details = _sanic_message(exc, status), None
+    else:  # plumbing ValueErrors: their str never carries the submitted value
+        message, details = str(exc), getattr(exc, "reason", None) and {"reason": exc.reason}
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    return response.json(error_body(code, message, details), status=status, headers=headers)
+
+
+def _sanic_message(exc: sanic_exceptions.SanicException, status: int) -> str:
+    # Sanic's messages can quote the request (e.g. the path); keep our own short wording.
+    return {
+        404: "no such route",
+        405: "this method is not allowed on this route",
+        413: "the request body is too large",
+        408: "the request took too long",
+    }.get(status, "the request could not be understood")
+
+
+class JsonErrorHandler(ErrorHandler):
+    def default(self, request: Request, exception: Exception) -> response.HTTPResponse:
+        found = lookup(exception)
+        if found is None:
+            log.error("unhandled error", exc_info=exception)
+        elif found[0] >= 500:
+            log.warning("dependency unavailable: %s", exception)
+        else:
+            log.info("refused %s %s: %s", found[0], found[1], type(exception).__name__)
+        return render(exception)

@@ -1,0 +1,122 @@
+"""Sessions and tokens: short-lived signed access tokens, rotating refresh tokens.
+
+Access tokens are HS256 JWTs checked without a database read; refresh tokens are random secrets
+stored only as hashes. The audience separates customer tokens from staff tokens, so one can never
+be used as the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+
+from infra import clock
+from infra.actors import Actor
+from infra.errors import Unauthenticated
+from channels.models import AuthSession
+
+ALGORITHM = "HS256"
+AUDIENCES = ("customer", "staff")
+
+
+class TokenInvalid(Unauthenticated):
+    """The token is missing, malformed, forged or for another audience."""
+
+
+class TokenExpired(Unauthenticated):
+    """The access token has expired: use the refresh token for a new one."""
+
+
+class RefreshRefused(Unauthenticated):
+    """The refresh token is unknown, expired, revoked or already used."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+    def as_dict(self) -> dict:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+        }
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    secret_key: str
+    access_ttl_seconds: int
+    refresh_ttl_seconds: int
+
+
+def _hash(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+def _access_token(session: AuthSession, actor: Actor, policy: TokenPolicy) -> str:
+    now = clock.now()
+    claims = {
+        "aud": session.subject_kind,
+        "sub": str(session.subject_id),
+        "sid": session.id,
+        "bank": session.bank_id,
+        "chn": session.channel,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=policy.access_ttl_seconds)).timestamp()),
+    }
+    if actor.roles:
+        claims["roles"] = sorted(actor.roles)
+    return jwt.encode(claims, policy.secret_key, algorithm=ALGORITHM)
+
+
+async def start_session(actor: Actor, *, channel: str, policy: TokenPolicy, family: str | None = None) -> TokenPair:
+    if actor.kind not in AUDIENCES:
+        raise ValueError("sessions are for customers and staff")
+    refresh_token = secrets.token_urlsafe(32)
+    session = await AuthSession.create(
+        family=family or secrets.token_hex(16),
+        subject_kind=actor.kind,
+        subject_id=int(actor.id),
+        bank_id=actor.bank_id,
+        channel=channel,
+        refresh_hash=_hash(refresh_token),
+        expires_at=clock.now() + timedelta(seconds=policy.refresh_ttl_seconds),
+    )
+    return TokenPair(_access_token(session, actor, policy), refresh_token, policy.access_ttl_seconds)
+
+
+async def refresh(refresh_token: str, *, audience: str, policy: TokenPolicy, current_actor) -> TokenPair:
+    """Rotate: the old refresh token is spent and a new pair issued. ``current_actor`` reloads the
+    subject (so a disabled staff member or changed roles take effect at the next refresh)."""
+    session = await AuthSession.filter(refresh_hash=_hash(refresh_token), subject_kind=audience).first()
+    now = clock.now()
+    if session is None or session.revoked_at or session.expires_at <= now:
+        raise RefreshRefused()
+    spent = await AuthSession.filter(id=session.id, used_at=None).update(used_at=now)
+    if not spent:
+        # A second use of one refresh token: someone holds a copy. End every session of the sign-in.
+        await AuthSession.filter(family=session.family, revoked_at=None).update(revoked_at=now)
+        raise RefreshRefused("this refresh token was already used; sign in again")
+    actor = await current_actor(session.subject_id, session.bank_id)
+    return await start_session(actor, channel=session.channel, policy=policy, family=session.family)
+
+
+async def revoke(refresh_token: str) -> None:
+    await AuthSession.filter(refresh_hash=_hash(refresh_token), revoked_at=None).update(revoked_at=clock.now())
+
+
+def read_access_token(token: str, *, audience: str, secret_key: str) -> dict:
+    try:
+        return jwt.decode(token, secret_key, algorithms=[ALGORITHM], audience=audience, options={"require": ["exp", "sub", "aud"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenExpired() from None
+    except jwt.PyJWTError:
+        raise TokenInvalid() from None

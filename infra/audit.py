@@ -1,0 +1,80 @@
+"""Audit trail: one row per state change, naming who acted, what changed, before and after.
+
+Rows are written in the same transaction as the change they describe, so there is never a change
+without its audit row nor an audit row for a change that rolled back. Values under personal-data
+keys are masked before they are stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from infra import pii
+from infra.actors import Actor
+from infra.logs import request_id_var
+
+# Keys whose values are personal data wherever they appear in an audit snapshot.
+PII_KEYS = {
+    "name": "name",
+    "full_name": "name",
+    "id_number": "id_number",
+    "phone": "phone",
+    "card_number": "card_number",
+    "legal_representative": "name",
+}
+
+
+class AuditEntry(Model):
+    id = fields.BigIntField(primary_key=True)
+    at = fields.DatetimeField(auto_now_add=True)
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.CharField(max_length=64)
+    bank_id = fields.BigIntField(null=True, db_index=True)
+    action = fields.CharField(max_length=64, db_index=True)
+    object_type = fields.CharField(max_length=48)
+    object_id = fields.CharField(max_length=64)
+    before = fields.JSONField(null=True)
+    after = fields.JSONField(null=True)
+    request_id = fields.CharField(max_length=64, null=True)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("object_type", "object_id"),)
+
+
+def masked(snapshot: Any) -> Any:
+    """A copy of ``snapshot`` with personal-data values masked, at any depth."""
+    if isinstance(snapshot, dict):
+        return {
+            key: pii.mask_value(PII_KEYS[key], value) if key in PII_KEYS and isinstance(value, str) else masked(value)
+            for key, value in snapshot.items()
+        }
+    if isinstance(snapshot, (list, tuple)):
+        return [masked(item) for item in snapshot]
+    return snapshot
+
+
+async def record(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    *,
+    bank_id: int | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    return await AuditEntry.create(
+        actor_kind=actor.kind,
+        actor_id=str(actor.id),
+        bank_id=bank_id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        before=masked(before),
+        after=masked(after),
+        request_id=request_id_var.get(),
+    )

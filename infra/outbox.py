@@ -1,0 +1,137 @@
+"""Transactional outbox: side effects that leave the process are recorded, then sent after commit.
+
+``enqueue`` writes a message in the caller's transaction, so a rolled-back command sends nothing
+and a committed one cannot lose its message. The relay claims due messages with a lease (a
+conditional update, so two relays never send the same message at once), calls the handler for
+the topic and marks the message sent; a failure is retried with exponential backoff until it is
+declared dead. A relay that crashes mid-send leaves a lease that expires, and the message is sent
+again: delivery is at least once, so every handler must be idempotent on the message id (a
+payout's bill number, an SMS's dedupe key are derived from it) — that is what makes it exactly
+once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Awaitable, Callable, Mapping
+
+from tortoise import fields
+from tortoise.expressions import F
+from tortoise.models import Model
+
+from infra import clock, pii
+from infra.audit import masked
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+
+
+class OutboxMessage(Model):
+    id = fields.BigIntField(primary_key=True)
+    topic = fields.CharField(max_length=64, db_index=True)
+    payload = fields.JSONField()
+    bank_id = fields.BigIntField(null=True)
+    status = fields.CharField(max_length=16, default=PENDING, db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox_message"
+
+
+Handler = Callable[[OutboxMessage], Awaitable[None]]
+
+
+async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None) -> OutboxMessage:
+    """Record a side effect in the current transaction. Personal data in ``payload`` is masked:
+    a handler that needs the clear value looks it up by id when it sends."""
+    return await OutboxMessage.create(
+        topic=topic, payload=masked(payload), bank_id=bank_id, next_attempt_at=clock.now()
+    )
+
+
+@dataclass(frozen=True)
+class RelayPolicy:
+    batch_size: int = 50
+    lease: timedelta = timedelta(seconds=60)
+    base_backoff: timedelta = timedelta(seconds=2)
+    max_backoff: timedelta = timedelta(minutes=30)
+    max_attempts: int = 12
+
+
+def backoff(attempts: int, policy: RelayPolicy) -> timedelta:
+    return min(policy.base_backoff * (2 ** max(attempts - 1, 0)), policy.max_backoff)
+
+
+async def _claim(message_id: int, policy: RelayPolicy) -> bool:
+    now = clock.now()
+    claimed = await OutboxMessage.filter(id=message_id, status=PENDING, next_attempt_at__lte=now).update(
+        status=SENDING, lease_until=now + policy.lease, attempts=F("attempts") + 1
+    )
+    return claimed == 1
+
+
+async def release_expired_leases() -> int:
+    """Messages whose sender died mid-send go back to pending (they will be sent again)."""
+    return await OutboxMessage.filter(status=SENDING, lease_until__lt=clock.now()).update(status=PENDING)
+
+
+async def relay_once(handlers: Mapping[str, Handler], policy: RelayPolicy = RelayPolicy()) -> int:
+    """Send what is due; return how many messages were sent."""
+    await release_expired_leases()
+    due = (
+        await OutboxMessage.filter(status=PENDING, next_attempt_at__lte=clock.now(), topic__in=list(handlers))
+        .order_by("id")
+        .limit(policy.batch_size)
+        .values_list("id", flat=True)
+    )
+    sent = 0
+    for message_id in due:
+        if not await _claim(message_id, policy):
+            continue  # another relay took it
+        message = await OutboxMessage.get(id=message_id)
+        try:
+            await handlers[message.topic](message)
+        except Exception as exc:  # a handler failure is retried, never lost
+            await _reschedule(message, exc, policy)
+            continue
+        await OutboxMessage.filter(id=message_id, status=SENDING).update(status=SENT, sent_at=clock.now(), lease_until=None)
+        sent += 1
+    return sent
+
+
+async def _reschedule(message: OutboxMessage, exc: Exception, policy: RelayPolicy) -> None:
+    dead = message.attempts >= policy.max_attempts
+    log.warning(
+        "outbox send failed",
+        extra={"outbox_id": message.id, "topic": message.topic, "attempts": message.attempts, "dead": dead},
+    )
+    await OutboxMessage.filter(id=message.id, status=SENDING).update(
+        status=DEAD if dead else PENDING,
+        next_attempt_at=clock.now() + backoff(message.attempts, policy),
+        lease_until=None,
+        last_error=pii.scrub_text(f"{type(exc).__name__}: {exc}")[:2000],
+    )
+
+
+async def run_relay(handlers: Mapping[str, Handler], *, idle_seconds: float = 0.5, stop: asyncio.Event) -> None:
+    """The relay loop of a worker process (or of the demo API process)."""
+    while not stop.is_set():
+        try:
+            sent = await relay_once(handlers)
+        except Exception:
+            log.exception("outbox relay pass failed")
+            sent = 0
+        if not sent:
+            try:
+                await asyncio.wait_for(stop.wait(), idle_seconds)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,139 @@
+"""One typed settings object, read from the environment once (STYLE rule 10).
+
+Nothing else in the code reads ``os.environ``: the composition root calls
+``Settings.from_env()`` and hands the result down.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+# Development-only secrets. They let `make run` start on a bare machine; production refuses them.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"
+DEV_PII_ENCRYPTION_KEYS = "dev1:ZGV2LW9ubHktcGlpLWtleS0zMi1ieXRlcy0wMDAwMDA="
+DEV_PII_HASH_KEY = "ZGV2LW9ubHktbG9va3VwLWhhc2gta2V5LTMyLWJ5dGVzLTAw"
+EMBEDDED_DATABASE_URL = "sqlite://var/app.sqlite3"
+
+ENVIRONMENTS = ("dev", "test", "production")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a configuration the platform may run with."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "dev"
+    database_url: str = EMBEDDED_DATABASE_URL
+    # None means the in-process Redis-compatible store (one worker only).
+    redis_url: str | None = None
+    redis_key_prefix: str = "rcb:"
+    secret_key: str = DEV_SECRET_KEY
+    pii_encryption_keys: str = DEV_PII_ENCRYPTION_KEYS
+    pii_active_key_id: str = "dev1"
+    pii_hash_key: str = DEV_PII_HASH_KEY
+    host: str = "127.0.0.1"
+    port: int = 8000
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    staff_max_failed_logins: int = 5
+    staff_lockout_seconds: int = 15 * 60
+    max_request_bytes: int = 1024 * 1024
+    # "sandbox" wires the local sandboxes of outside parties; "real" their production clients.
+    providers: str = "sandbox"
+    log_json: bool = True
+    log_level: str = "INFO"
+    # Runs the outbox relay inside the API process (demo); production runs it as its own worker.
+    run_embedded_workers: bool = True
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        app_env = env.get("APP_ENV", "dev")
+        if app_env not in ENVIRONMENTS:
+            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+        settings = cls(
+            app_env=app_env,
+            database_url=_normalise_database_url(env.get("DATABASE_URL") or EMBEDDED_DATABASE_URL),
+            redis_url=env.get("REDIS_URL") or None,
+            redis_key_prefix=env.get("REDIS_KEY_PREFIX", "rcb:"),
+            secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+            pii_encryption_keys=env.get("PII_ENCRYPTION_KEYS") or DEV_PII_ENCRYPTION_KEYS,
+            pii_active_key_id=env.get("PII_ACTIVE_KEY_ID") or "dev1",
+            pii_hash_key=env.get("PII_HASH_KEY") or DEV_PII_HASH_KEY,
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env, "PORT", 8000),
+            access_token_ttl_seconds=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 15 * 60),
+            refresh_token_ttl_seconds=_int(env, "REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+            staff_max_failed_logins=_int(env, "STAFF_MAX_FAILED_LOGINS", 5),
+            staff_lockout_seconds=_int(env, "STAFF_LOCKOUT_SECONDS", 15 * 60),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 1024 * 1024),
+            providers=env.get("PROVIDERS", "sandbox"),
+            log_json=_bool(env, "LOG_JSON", True),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            run_embedded_workers=_bool(env, "RUN_EMBEDDED_WORKERS", app_env != "production"),
+        )
+        settings.check()
+        return settings
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    def check(self) -> None:
+        """Refuse configurations that would be unsafe for real customers."""
+        if self.providers not in ("sandbox", "real"):
+            raise SettingsError(f"PROVIDERS must be sandbox or real, got {self.providers!r}")
+        if self.app_env != "production":
+            return
+        problems = []
+        if self.uses_embedded_database:
+            problems.append("DATABASE_URL must point at PostgreSQL, not the embedded SQLite file")
+        if self.uses_embedded_redis:
+            problems.append("REDIS_URL must point at Redis, not the in-process store")
+        if self.providers != "real":
+            problems.append("PROVIDERS must be 'real': sandboxes of outside parties are not for customers")
+        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be set to a secret of at least 32 characters")
+        if self.pii_encryption_keys == DEV_PII_ENCRYPTION_KEYS or self.pii_hash_key == DEV_PII_HASH_KEY:
+            problems.append("PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set to production keys")
+        if self.run_embedded_workers:
+            problems.append("RUN_EMBEDDED_WORKERS must be off: run the workers as their own processes")
+        if problems:
+            raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+
+def _normalise_database_url(url: str) -> str:
+    # tortoise names the asyncpg dialect "postgres"; accept the spellings people paste.
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "asyncpg://"):
+        if url.startswith(prefix):
+            return "postgres://" + url[len(prefix):]
+    return url

@@ -1,0 +1,56 @@
+"""Staff roles and what each may do. Permissions are checked by name, never by role, so a new
+role is one line here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from lending_core.org.errors import InvalidRoles
+
+
+class Role(StrEnum):
+    ACCOUNT_MANAGER = "account_manager"
+    MARKETER = "marketer"
+    REVIEWER = "reviewer"
+    SENIOR_REVIEWER = "senior_reviewer"
+    RISK_OFFICER = "risk_officer"
+    BANK_ADMIN = "bank_admin"
+    ASSOCIATION_PRODUCT_MANAGER = "association_product_manager"
+    ASSOCIATION_ADMIN = "association_admin"
+
+
+ASSOCIATION_ROLES = frozenset({Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN})
+
+_ALL_STAFF = frozenset(Role)
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "org.read": _ALL_STAFF,
+    "staff.manage": frozenset({Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "customers.read": frozenset(
+        {Role.ACCOUNT_MANAGER, Role.REVIEWER, Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}
+    ),
+    # Seeing personal data in clear is a permission of its own, and every use is audited.
+    "pii.unmask": frozenset({Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.ASSOCIATION_ADMIN}),
+    "changes.propose": _ALL_STAFF,
+    "audit.read": frozenset({Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+}
+
+
+def allows(roles: frozenset[str] | set[str], permission: str) -> bool:
+    return any(role in PERMISSIONS[permission] for role in roles)
+
+
+def validate_roles(roles: list[str], *, association_staff: bool) -> list[str]:
+    """The roles as a sorted list, refusing unknown ones and roles that belong to the other level."""
+    unknown = sorted(set(roles) - {r.value for r in Role})
+    if unknown:
+        raise InvalidRoles(f"unknown roles: {', '.join(unknown)}", details={"unknown": unknown})
+    if not roles:
+        raise InvalidRoles("a staff member needs at least one role")
+    wrong_level = sorted(r for r in set(roles) if (Role(r) in ASSOCIATION_ROLES) != association_staff)
+    if wrong_level:
+        raise InvalidRoles(
+            "association roles are for association staff, bank roles for bank staff",
+            details={"wrong_level": wrong_level},
+        )
+    return sorted(set(roles))

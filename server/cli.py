@@ -1,0 +1,104 @@
+"""Entry points: ``python -m server.cli <command>``.
+
+  migrate   apply pending database migrations
+  demo      load the demo data (idempotent)
+  serve     serve the API (one worker by default; WORKERS=n for more, PostgreSQL only)
+  relay     run the outbox relay as its own worker process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from infra.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="server.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate")
+    sub.add_parser("demo")
+    serve = sub.add_parser("serve")
+    serve.add_argument("--workers", type=int, default=1)
+    sub.add_parser("relay")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+
+    if args.command == "migrate":
+        from server.database import apply_migrations
+
+        asyncio.run(apply_migrations(settings.database_url))
+        print("migrations applied", file=sys.stderr)
+    elif args.command == "demo":
+        if settings.app_env == "production":
+            print("refusing to load demo data in production", file=sys.stderr)
+            return 2
+        print(json.dumps(asyncio.run(_load_demo(settings)), ensure_ascii=False))
+    elif args.command == "serve":
+        _serve(settings, args.workers)
+    elif args.command == "relay":
+        asyncio.run(_relay(settings))
+    return 0
+
+
+async def _load_demo(settings: Settings) -> dict:
+    from server import database, demo_data
+    from server.app import configure_pii
+
+    configure_pii(settings)
+    await database.open_database(settings.database_url)
+    try:
+        return await demo_data.load()
+    finally:
+        await database.close_database()
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    if workers > 1 and settings.uses_embedded_database:
+        raise SystemExit("more than one worker needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+    print(
+        f"\n  API      http://{settings.host}:{settings.port}/api/v1\n"
+        f"  Health   http://{settings.host}:{settings.port}/healthz\n"
+        f"  OpenAPI  http://{settings.host}:{settings.port}/docs  (JSON: /docs/openapi.json)\n"
+        "  Stop     Ctrl-C\n",
+        file=sys.stderr,
+    )
+    loader = AppLoader(factory=_app_factory)
+    app = loader.load()
+    app.prepare(host=settings.host, port=settings.port, workers=workers, single_process=workers == 1, motd=False)
+    Sanic.serve(primary=app, app_loader=loader)
+
+
+def _app_factory():
+    from server.app import create_app
+
+    return create_app()
+
+
+async def _relay(settings: Settings) -> None:
+    from infra.outbox import run_relay
+    from server import database
+    from server.app import configure_pii
+    from server.handlers import outbox_handlers
+
+    configure_pii(settings)
+    await database.open_database(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_relay(outbox_handlers(settings), stop=stop)
+    finally:
+        await database.close_database()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

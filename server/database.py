@@ -1,0 +1,57 @@
+"""Database wiring: the tortoise configuration, migrations and start/stop.
+
+All models live in one tortoise app ("models") although they are spread over the packages that
+own them; one migration history covers them all (``migrations/``), applied on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate
+
+MODEL_MODULES = [
+    "infra.audit",
+    "infra.outbox",
+    "infra.idempotency",
+    "lending_core.org.models",
+    "lending_core.customers.models",
+    "lending_core.approvals.models",
+    "channels.models",
+]
+
+
+def tortoise_config(database_url: str) -> dict:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "migrations"}
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Apply pending migrations. Runs in its own ORM context: ``migrate`` leaves the context it
+    runs in unable to query, so it must not share the app's."""
+    _ensure_sqlite_folder(database_url)
+    async with TortoiseContext():
+        await migrate(config=tortoise_config(database_url))
+
+
+async def open_database(database_url: str) -> None:
+    _ensure_sqlite_folder(database_url)
+    # The global fallback makes the ORM visible to Sanic's request handlers.
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+def _ensure_sqlite_folder(database_url: str) -> None:
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        Path(database_url.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)

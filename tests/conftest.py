@@ -1,0 +1,127 @@
+"""Test set-up: one database for the session (built by the real migrations), emptied before
+each test that uses it; a Redis of the test's own (a fresh in-process store, or a key prefix of
+its own on real Redis).
+
+The suite runs both ways: with no DATABASE_URL/REDIS_URL on SQLite and the in-process store;
+with them on PostgreSQL and Redis (the database named in DATABASE_URL is dropped and recreated).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import replace
+from urllib.parse import urlparse
+
+import pytest
+import pytest_asyncio
+from tortoise import Tortoise, connections
+
+from infra.settings import Settings
+from server import database
+
+ENV = {**os.environ, "APP_ENV": "test", "LOG_JSON": "true", "RUN_EMBEDDED_WORKERS": "false"}
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory) -> Settings:
+    env = dict(ENV)
+    if not env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = f"sqlite://{tmp_path_factory.mktemp('db')}/test.sqlite3"
+    return Settings.from_env(env)
+
+
+async def _recreate_postgres_database(url: str) -> None:
+    import asyncpg
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise RuntimeError("the test database name must be letters, digits and underscores")
+    admin = await asyncpg.connect(
+        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", password=parsed.password, database="postgres"
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def schema(base_settings: Settings):
+    """The database, migrated once for the whole session."""
+    from server.app import configure_pii
+
+    configure_pii(base_settings)
+    if not base_settings.uses_embedded_database:
+        await _recreate_postgres_database(base_settings.database_url)
+    await database.apply_migrations(base_settings.database_url)
+    await database.open_database(base_settings.database_url)
+    yield base_settings
+    await database.close_database()
+
+
+def _tables() -> list[str]:
+    return [model._meta.db_table for app in Tortoise.apps.values() for model in app.values()]
+
+
+@pytest_asyncio.fixture
+async def db(schema: Settings):
+    """An empty database for this test."""
+    connection = connections.get("default")
+    tables = _tables()
+    if schema.uses_embedded_database:
+        for table in tables:
+            await connection.execute_script(f'DELETE FROM "{table}"')
+        await connection.execute_script("DELETE FROM sqlite_sequence")
+    else:
+        await connection.execute_script(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
+    yield schema
+
+
+@pytest_asyncio.fixture
+async def redis(base_settings: Settings):
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    if base_settings.uses_embedded_redis:
+        import fakeredis
+
+        client = fakeredis.FakeAsyncRedis()
+    else:
+        from redis import asyncio as aioredis
+
+        client = aioredis.Redis.from_url(base_settings.redis_url)
+    client.test_prefix = prefix
+    yield client
+    if not base_settings.uses_embedded_redis:
+        keys = [key async for key in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def settings(db: Settings, redis) -> Settings:
+    return replace(db, redis_key_prefix=redis.test_prefix)
+
+
+@pytest_asyncio.fixture
+async def demo(settings: Settings) -> dict:
+    from server import demo_data
+
+    await demo_data.load()
+    return settings
+
+
+@pytest.fixture
+def app(settings: Settings, redis):
+    from server.app import create_app
+
+    return create_app(settings, name=f"test_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False)
+
+
+@pytest.fixture
+def client(app):
+    return app.asgi_client
