@@ -10,6 +10,7 @@ from infra import audit, clock
 from infra.audit import AuditEntry
 from infra.actors import Actor
 from infra.errors import InvalidInput, NotFound
+from infra.identity_numbers import validate_phone
 from lending_core import access
 from lending_core.approvals import service as approvals
 from lending_core.approvals.models import ChangeRequest
@@ -75,6 +76,7 @@ async def create_staff(
         if branch.bank_id != bank_id:
             raise InvalidInput("the branch belongs to another bank")
     validated = roles.validate_roles(staff_roles, association_staff=bank_id is None)
+    phone = validate_phone(phone) if phone else None
     try:
         passwords.check_strength(password)
     except passwords.WeakPassword as exc:

@@ -1,0 +1,173 @@
+"""Settings are read once from the environment; production refuses anything meant for a laptop."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import pii
+from infra.settings import (
+    DEV_PII_ENCRYPTION_KEYS,
+    DEV_PII_HASH_KEY,
+    DEV_SECRET_KEY,
+    EMBEDDED_DATABASE_URL,
+    Settings,
+    SettingsError,
+)
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """A complete, acceptable production environment (fresh keys each time)."""
+    encryption_keys, hash_key = pii.generate_key_spec()
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgres://lending:secret@db.internal:5432/lending",
+        "REDIS_URL": "redis://cache.internal:6379/0",
+        "PROVIDERS": "real",
+        "SECRET_KEY": "a-production-secret-that-is-long-enough-0123456789",
+        "PII_ENCRYPTION_KEYS": encryption_keys,
+        "PII_ACTIVE_KEY_ID": "k1",
+        "PII_HASH_KEY": hash_key,
+        "RUN_EMBEDDED_WORKERS": "false",
+    }
+    env.update(overrides)
+    return env
+
+
+def refusal(env: dict[str, str]) -> str:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    return str(raised.value)
+
+
+def test_defaults_use_the_embedded_stores():
+    settings = Settings.from_env({})
+
+    assert settings.app_env == "dev"
+    assert settings.database_url == EMBEDDED_DATABASE_URL
+    assert settings.uses_embedded_database
+    assert settings.redis_url is None
+    assert settings.uses_embedded_redis
+    assert settings.providers == "sandbox"
+    assert settings.run_embedded_workers is True
+
+
+def test_development_defaults_build_a_working_keyring():
+    settings = Settings.from_env({})
+    keyring = pii.Keyring.from_spec(settings.pii_encryption_keys, settings.pii_active_key_id, settings.pii_hash_key)
+
+    assert keyring.decrypt(keyring.encrypt("张三丰")) == "张三丰"
+
+
+def test_bare_production_names_every_problem():
+    # RUN_EMBEDDED_WORKERS defaults to off in production, so it is switched on here to be named too.
+    message = refusal({"APP_ENV": "production", "RUN_EMBEDDED_WORKERS": "true"})
+
+    assert message.startswith("refusing to start in production: ")
+    for problem in (
+        "DATABASE_URL must point at PostgreSQL",  # embedded database
+        "REDIS_URL must point at Redis",  # embedded redis
+        "PROVIDERS must be 'real'",  # sandbox providers
+        "SECRET_KEY must be set",  # default secret
+        "PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set",  # default PII keys
+        "RUN_EMBEDDED_WORKERS must be off",  # embedded workers
+    ):
+        assert problem in message
+    assert message.count(";") == 5
+
+
+def test_bare_production_leaves_embedded_workers_off_but_refuses_the_rest():
+    message = refusal({"APP_ENV": "production"})
+
+    assert message.count(";") == 4
+    assert "RUN_EMBEDDED_WORKERS" not in message
+
+
+def test_production_refuses_embedded_workers_when_switched_on():
+    assert "RUN_EMBEDDED_WORKERS must be off" in refusal(production_env(RUN_EMBEDDED_WORKERS="true"))
+
+
+def test_production_defaults_embedded_workers_off():
+    env = production_env()
+    del env["RUN_EMBEDDED_WORKERS"]
+
+    assert Settings.from_env(env).run_embedded_workers is False
+
+
+def test_a_complete_production_environment_is_accepted():
+    settings = Settings.from_env(production_env())
+
+    assert settings.app_env == "production"
+    assert not settings.uses_embedded_database
+    assert not settings.uses_embedded_redis
+    assert settings.providers == "real"
+    assert settings.run_embedded_workers is False
+    # The keys it was given actually work.
+    keyring = pii.Keyring.from_spec(settings.pii_encryption_keys, settings.pii_active_key_id, settings.pii_hash_key)
+    assert keyring.decrypt(keyring.encrypt("13812345678")) == "13812345678"
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"DATABASE_URL": "sqlite://var/app.sqlite3"}, "DATABASE_URL must point at PostgreSQL"),
+        ({"REDIS_URL": ""}, "REDIS_URL must point at Redis"),
+        ({"PROVIDERS": "sandbox"}, "PROVIDERS must be 'real'"),
+        ({"SECRET_KEY": DEV_SECRET_KEY}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "short-but-not-default"}, "SECRET_KEY must be set"),
+        ({"PII_ENCRYPTION_KEYS": DEV_PII_ENCRYPTION_KEYS, "PII_ACTIVE_KEY_ID": "dev1"}, "PII_ENCRYPTION_KEYS and PII_HASH_KEY"),
+        ({"PII_HASH_KEY": DEV_PII_HASH_KEY}, "PII_ENCRYPTION_KEYS and PII_HASH_KEY"),
+        ({"RUN_EMBEDDED_WORKERS": "yes"}, "RUN_EMBEDDED_WORKERS must be off"),
+    ],
+)
+def test_production_refuses_each_unsafe_setting_alone(override, problem):
+    message = refusal(production_env(**override))
+
+    assert problem in message
+    assert message.count(";") == 0, f"only one problem expected, got: {message}"
+
+
+def test_bad_app_env_is_refused():
+    message = refusal({"APP_ENV": "prod"})
+
+    assert "APP_ENV must be one of dev, test, production" in message
+    assert "'prod'" in message
+
+
+@pytest.mark.parametrize("name", ["PORT", "ACCESS_TOKEN_TTL_SECONDS", "STAFF_MAX_FAILED_LOGINS", "MAX_REQUEST_BYTES"])
+def test_bad_integers_are_refused_naming_the_variable(name):
+    message = refusal({name: "fifteen"})
+
+    assert message == f"{name} must be a whole number, got 'fifteen'"
+
+
+@pytest.mark.parametrize("name", ["LOG_JSON", "RUN_EMBEDDED_WORKERS"])
+def test_bad_booleans_are_refused_naming_the_variable(name):
+    message = refusal({name: "maybe"})
+
+    assert message == f"{name} must be true or false, got 'maybe'"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("YES", True), ("on", True), ("0", False), ("False", False), ("off", False)])
+def test_boolean_spellings(raw, expected):
+    assert Settings.from_env({"LOG_JSON": raw}).log_json is expected
+
+
+def test_empty_values_fall_back_to_defaults():
+    settings = Settings.from_env({"PORT": "", "LOG_JSON": "", "DATABASE_URL": "", "REDIS_URL": ""})
+
+    assert settings.port == 8000
+    assert settings.log_json is True
+    assert settings.database_url == EMBEDDED_DATABASE_URL
+    assert settings.redis_url is None
+
+
+def test_unknown_providers_are_refused_in_any_environment():
+    assert "PROVIDERS must be sandbox or real, got 'mock'" in refusal({"PROVIDERS": "mock"})
+
+
+@pytest.mark.parametrize("scheme", ["postgresql://", "postgresql+asyncpg://", "asyncpg://", "postgres://"])
+def test_postgres_urls_are_normalised(scheme):
+    settings = Settings.from_env({"DATABASE_URL": f"{scheme}u:p@db:5432/lending"})
+
+    assert settings.database_url == "postgres://u:p@db:5432/lending"
+    assert not settings.uses_embedded_database
