@@ -46,14 +46,20 @@ class AuditEntry(Model):
 
 
 def masked(snapshot: Any) -> Any:
-    """A copy of ``snapshot`` with personal-data values masked, at any depth."""
+    """A copy of ``snapshot`` with personal-data values masked, at any depth: values under
+    personal-data keys by their kind's mask, and anything in free text that looks like an ID,
+    phone or card number (a reason typed by staff, say) by ``pii.scrub_text``."""
     if isinstance(snapshot, dict):
         return {
-            key: pii.mask_value(PII_KEYS[key], value) if key in PII_KEYS and isinstance(value, str) else masked(value)
+            key: pii.mask_value(PII_KEYS[key], str(value))
+            if key in PII_KEYS and value is not None and not isinstance(value, (dict, list, tuple))
+            else masked(value)
             for key, value in snapshot.items()
         }
     if isinstance(snapshot, (list, tuple)):
         return [masked(item) for item in snapshot]
+    if isinstance(snapshot, str):
+        return pii.scrub_text(snapshot)
     return snapshot
 
 

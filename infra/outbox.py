@@ -68,7 +68,9 @@ class RelayPolicy:
 
 
 def backoff(attempts: int, policy: RelayPolicy) -> timedelta:
-    return min(policy.base_backoff * (2 ** max(attempts - 1, 0)), policy.max_backoff)
+    # Cap the exponent first: 2**attempts grows past what a timedelta can hold.
+    doublings = min(max(attempts - 1, 0), 32)
+    return min(policy.base_backoff * (2**doublings), policy.max_backoff)
 
 
 async def _claim(message_id: int, policy: RelayPolicy) -> bool:

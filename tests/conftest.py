@@ -72,9 +72,12 @@ async def db(schema: Settings):
     connection = connections.get("default")
     tables = _tables()
     if schema.uses_embedded_database:
-        for table in tables:
-            await connection.execute_script(f'DELETE FROM "{table}"')
-        await connection.execute_script("DELETE FROM sqlite_sequence")
+        # Foreign keys off while emptying, so the order of the tables does not matter.
+        await connection.execute_script(
+            "PRAGMA foreign_keys = OFF;"
+            + "".join(f'DELETE FROM "{table}";' for table in tables)
+            + "DELETE FROM sqlite_sequence; PRAGMA foreign_keys = ON;"
+        )
     else:
         await connection.execute_script(
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"

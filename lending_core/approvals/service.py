@@ -5,7 +5,7 @@ from typing import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
-from infra import audit, clock
+from infra import audit, clock, pii
 from infra.actors import Actor
 from infra.errors import Conflict, PermissionDenied
 from infra.transitions import TransitionTable
@@ -55,21 +55,31 @@ def kind_of(name: str) -> ChangeKind:
 
 
 async def propose(
-    actor: Actor, kind: str, *, target_type: str, target_id: int | str, payload: dict, reason: str
+    actor: Actor,
+    kind: str,
+    *,
+    bank_id: int | None,
+    target_type: str,
+    target_id: int | str,
+    payload: dict,
+    reason: str,
 ) -> ChangeRequest:
+    """Record a change for a second person to approve. ``bank_id`` is the bank the change belongs
+    to (None for association-wide changes): its checkers, and association staff, will see it."""
     change_kind = kind_of(kind)
     access.require(actor, change_kind.propose_permission)
+    access.check_bank_visible(actor, bank_id)
     async with in_transaction():
         change = await ChangeRequest.create(
-            bank_id=actor.bank_id,
+            bank_id=bank_id,
             kind=kind,
             target_type=target_type,
             target_id=str(target_id),
             payload=payload,
-            reason=reason,
+            reason=pii.scrub_text(reason),
             proposed_by_id=actor.id,
         )
-        await audit.record(actor, "change.propose", "change_request", change.id, bank_id=actor.bank_id, after=_snapshot(change))
+        await audit.record(actor, "change.propose", "change_request", change.id, bank_id=bank_id, after=_snapshot(change))
     return change
 
 
@@ -112,7 +122,7 @@ async def _move(actor: Actor, change: ChangeRequest, event: str, note: str | Non
     change.status = STATUS.next(change.status, event)
     if event != "withdraw":
         change.decided_by_id = actor.id
-        change.decision_note = note
+        change.decision_note = pii.scrub_text(note) if note else None
     change.decided_at = clock.now()
     await change.save()
     await audit.record(actor, f"change.{event}", "change_request", change.id, bank_id=change.bank_id, before=before, after=_snapshot(change))

@@ -33,20 +33,24 @@ async def authenticate(username: str, password: str, *, max_failures: int, locko
     if staff.locked_until and staff.locked_until > now:
         raise AccountLocked(retry_after=int((staff.locked_until - now).total_seconds()) + 1)
     if not await asyncio.to_thread(passwords.verify_password, password, staff.password_hash):
-        async with in_transaction():
-            failures = staff.failed_logins + 1
-            locked_until = now + timedelta(seconds=lockout_seconds) if failures >= max_failures else None
-            await Staff.filter(id=staff.id).update(
-                failed_logins=0 if locked_until else failures, locked_until=locked_until
-            )
-            if locked_until:
-                await audit.record(staff_actor(staff), "staff.locked", "staff", staff.id, bank_id=staff.bank_id)
+        await _count_failure(staff.id, now, max_failures=max_failures, lockout_seconds=lockout_seconds)
         raise InvalidCredentials()
     if not staff.is_active:
         raise AccountDisabled()
     if staff.failed_logins or staff.locked_until:
         await Staff.filter(id=staff.id).update(failed_logins=0, locked_until=None)
     return staff
+
+
+async def _count_failure(staff_id: int, now, *, max_failures: int, lockout_seconds: int) -> None:
+    # Re-read under a row lock: parallel wrong guesses must each count, or they would never lock.
+    async with in_transaction():
+        staff = await Staff.filter(id=staff_id).select_for_update().get()
+        failures = staff.failed_logins + 1
+        locked_until = now + timedelta(seconds=lockout_seconds) if failures >= max_failures else None
+        await Staff.filter(id=staff_id).update(failed_logins=0 if locked_until else failures, locked_until=locked_until)
+        if locked_until:
+            await audit.record(staff_actor(staff), "staff.locked", "staff", staff.id, bank_id=staff.bank_id)
 
 
 async def current_staff(staff_id: int) -> Staff:
@@ -104,7 +108,13 @@ async def propose_roles(actor: Actor, staff_id: int, new_roles: list[str], reaso
     staff = await access.get_for_staff(Staff, actor, staff_id, permission="staff.manage")
     roles.validate_roles(new_roles, association_staff=staff.bank_id is None)
     return await approvals.propose(
-        actor, "staff.set_roles", target_type="staff", target_id=staff.id, payload={"roles": sorted(set(new_roles))}, reason=reason
+        actor,
+        "staff.set_roles",
+        bank_id=staff.bank_id,
+        target_type="staff",
+        target_id=staff.id,
+        payload={"roles": sorted(set(new_roles))},
+        reason=reason,
     )
 
 

@@ -1,0 +1,214 @@
+"""The transactional outbox: nothing leaves for a rolled-back command, every committed message
+leaves at least once, failures are retried with backoff until declared dead."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from infra import clock, pii
+from infra.identity_numbers import make_test_id_number
+from infra.outbox import DEAD, PENDING, SENDING, SENT, OutboxMessage, RelayPolicy, backoff, enqueue, relay_once
+
+TOPIC = "test.notify"
+POLICY = RelayPolicy(base_backoff=timedelta(seconds=2), max_backoff=timedelta(minutes=30), max_attempts=3)
+
+
+class Recorder:
+    """A handler that records the ids it was asked to send; optionally fails or yields."""
+
+    def __init__(self, fail_with: Exception | None = None, yield_first: bool = False) -> None:
+        self.sent: list[int] = []
+        self.fail_with = fail_with
+        self.yield_first = yield_first
+
+    async def __call__(self, message: OutboxMessage) -> None:
+        if self.yield_first:
+            await asyncio.sleep(0)  # let a concurrent relay run between claim and send
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append(message.id)
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, delta: timedelta) -> None:
+        self.at += delta
+
+
+@pytest.fixture
+def frozen(monkeypatch) -> FrozenClock:
+    now = FrozenClock()
+    monkeypatch.setattr(clock, "now", now)
+    return now
+
+
+async def reload(message: OutboxMessage) -> OutboxMessage:
+    return await OutboxMessage.get(id=message.id)
+
+
+async def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(db):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with in_transaction():
+            await enqueue(TOPIC, {"order": 1})
+            raise Boom()
+    handler = Recorder()
+
+    assert await relay_once({TOPIC: handler}) == 0
+    assert handler.sent == []
+    assert await OutboxMessage.all().count() == 0
+
+
+async def test_a_committed_message_is_sent_exactly_once_and_marked_sent(db):
+    async with in_transaction():
+        message = await enqueue(TOPIC, {"order": 1}, bank_id=7)
+    handler = Recorder()
+
+    assert await relay_once({TOPIC: handler}) == 1
+    assert await relay_once({TOPIC: handler}) == 0  # a second pass finds nothing due
+
+    assert handler.sent == [message.id]
+    stored = await reload(message)
+    assert stored.status == SENT
+    assert stored.sent_at is not None
+    assert stored.lease_until is None
+    assert stored.attempts == 1
+    assert stored.bank_id == 7
+
+
+async def test_messages_of_topics_without_a_handler_wait(db):
+    message = await enqueue("other.topic", {"order": 1})
+
+    assert await relay_once({TOPIC: Recorder()}) == 0
+    assert (await reload(message)).status == PENDING
+
+
+async def test_a_failing_handler_leaves_the_message_pending_with_a_scrubbed_error_and_backoff(db, frozen):
+    id_number = make_test_id_number("440304", date(1979, 11, 23), 457)
+    message = await enqueue(TOPIC, {"order": 1})
+    handler = Recorder(fail_with=RuntimeError(f"provider refused customer {id_number} (phone 13912345678)"))
+    failed_at = frozen.at
+
+    assert await relay_once({TOPIC: handler}, POLICY) == 0
+
+    stored = await reload(message)
+    assert stored.status == PENDING
+    assert stored.attempts == 1
+    assert stored.lease_until is None
+    assert stored.next_attempt_at == failed_at + backoff(1, POLICY) == failed_at + timedelta(seconds=2)
+    assert stored.last_error.startswith("RuntimeError: provider refused customer ")
+    assert id_number not in stored.last_error
+    assert pii.mask_id_number(id_number) in stored.last_error
+    assert "13912345678" not in stored.last_error
+    assert pii.mask_phone("13912345678") in stored.last_error
+
+
+async def test_a_failed_message_is_not_retried_before_its_backoff_and_then_is(db, frozen):
+    message = await enqueue(TOPIC, {"order": 1})
+    await relay_once({TOPIC: Recorder(fail_with=RuntimeError("down"))}, POLICY)
+    handler = Recorder()
+
+    frozen.advance(timedelta(seconds=1))
+    assert await relay_once({TOPIC: handler}, POLICY) == 0
+
+    frozen.advance(timedelta(seconds=1))
+    assert await relay_once({TOPIC: handler}, POLICY) == 1
+    assert handler.sent == [message.id]
+    stored = await reload(message)
+    assert (stored.status, stored.attempts) == (SENT, 2)
+
+
+async def test_after_max_attempts_the_message_is_dead(db, frozen):
+    message = await enqueue(TOPIC, {"order": 1})
+    failing = Recorder(fail_with=ConnectionError("SMS gateway down"))
+
+    for attempt in range(1, POLICY.max_attempts + 1):
+        await relay_once({TOPIC: failing}, POLICY)
+        stored = await reload(message)
+        assert stored.attempts == attempt
+        assert stored.status == (DEAD if attempt == POLICY.max_attempts else PENDING)
+        frozen.advance(POLICY.max_backoff)
+
+    assert stored.last_error == "ConnectionError: SMS gateway down"
+    # A dead message is never picked up again, however long we wait.
+    handler = Recorder()
+    frozen.advance(timedelta(days=1))
+    assert await relay_once({TOPIC: handler}, POLICY) == 0
+    assert handler.sent == []
+
+
+async def test_a_message_whose_lease_expired_is_sent_again(db, frozen):
+    """A relay killed mid-send leaves the message 'sending' under a lease. Once the lease expires
+    the message is sent again: delivery is at least once. That is safe only because handlers
+    dedupe by message id (a payout's bill number, an SMS's dedupe key are derived from it)."""
+    message = await enqueue(TOPIC, {"order": 1})
+    await OutboxMessage.filter(id=message.id).update(
+        status=SENDING, attempts=1, lease_until=frozen.at - timedelta(seconds=1)
+    )
+    handler = Recorder()
+
+    assert await relay_once({TOPIC: handler}, POLICY) == 1
+
+    assert handler.sent == [message.id]
+    stored = await reload(message)
+    assert (stored.status, stored.attempts, stored.lease_until) == (SENT, 2, None)
+
+
+async def test_a_message_under_a_live_lease_is_left_to_its_sender(db, frozen):
+    message = await enqueue(TOPIC, {"order": 1})
+    await OutboxMessage.filter(id=message.id).update(
+        status=SENDING, attempts=1, lease_until=frozen.at + timedelta(seconds=30)
+    )
+    handler = Recorder()
+
+    assert await relay_once({TOPIC: handler}, POLICY) == 0
+    assert handler.sent == []
+    assert (await reload(message)).status == SENDING
+
+
+async def test_two_concurrent_relays_send_each_message_once(db):
+    messages = [await enqueue(TOPIC, {"order": n}) for n in range(50)]
+    handler = Recorder(yield_first=True)
+
+    sent_a, sent_b = await asyncio.gather(relay_once({TOPIC: handler}), relay_once({TOPIC: handler}))
+
+    assert sent_a > 0 and sent_b > 0, "both relays should have taken part"
+    assert sent_a + sent_b == 50
+    assert sorted(handler.sent) == sorted(m.id for m in messages)  # each once: no duplicates, none missing
+    assert await OutboxMessage.filter(status=SENT).count() == 50
+    assert await OutboxMessage.filter(attempts=1).count() == 50
+
+
+async def test_personal_data_in_the_payload_is_masked_at_enqueue(db):
+    message = await enqueue(TOPIC, {"phone": "13812345678", "name": "张三丰", "order": 42})
+
+    stored = await reload(message)
+    assert stored.payload == {"phone": "138****5678", "name": "张*丰", "order": 42}
+
+
+def test_backoff_grows_exponentially_and_is_capped():
+    policy = RelayPolicy(base_backoff=timedelta(seconds=2), max_backoff=timedelta(minutes=30))
+
+    assert [backoff(n, policy).total_seconds() for n in range(1, 8)] == [2, 4, 8, 16, 32, 64, 128]
+    assert backoff(10, policy) == timedelta(seconds=1024)
+    assert backoff(11, policy) == timedelta(minutes=30)  # 2048 s would exceed the cap
+    assert backoff(46, policy) == policy.max_backoff
+    assert backoff(0, policy) == policy.base_backoff
+
+
+@pytest.mark.parametrize("attempts", [47, 100])
+def test_backoff_stays_capped_for_any_number_of_attempts(attempts):
+    policy = RelayPolicy(base_backoff=timedelta(seconds=2), max_backoff=timedelta(minutes=30))
+
+    assert backoff(attempts, policy) == policy.max_backoff
