@@ -16,7 +16,7 @@ from api import presenters
 from api.auth import staff_required
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
-from api.validation import Body, json_body, query_params
+from api.validation import Body, ObjectId, json_body, query_params
 from lending_core.approvals import service as approvals
 from lending_core.customers import service as customers
 from lending_core.org import service as org
@@ -26,11 +26,11 @@ bp = Blueprint("admin", url_prefix="/api/v1/admin")
 
 
 class BranchQuery(PageQuery):
-    bank_id: int | None = Field(None, ge=1)
+    bank_id: ObjectId | None = None
 
 
 class StaffQuery(PageQuery):
-    branch_id: int | None = Field(None, ge=1)
+    branch_id: ObjectId | None = None
 
 
 class ChangeQuery(PageQuery):
@@ -43,8 +43,8 @@ class AuditQuery(PageQuery):
 
 
 class NewStaffBody(Body):
-    bank_id: int | None = Field(None, ge=1)
-    branch_id: int | None = Field(None, ge=1)
+    bank_id: ObjectId | None = None
+    branch_id: ObjectId | None = None
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=64)
     phone: str | None = Field(None, max_length=20)

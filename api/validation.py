@@ -8,16 +8,19 @@ Error details name fields and problems, never the submitted values (they may be 
 from __future__ import annotations
 
 from functools import wraps
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic import Request
 from sanic_ext.extensions.openapi import openapi
 
 from api.errors import FieldNotAllowed, MalformedJson, UnsupportedMediaType, ValidationFailed
 
 B = TypeVar("B", bound=BaseModel)
+
+# An id as the database stores it (a signed 64-bit integer): larger values never reach a query.
+ObjectId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Body(BaseModel):
@@ -35,7 +38,20 @@ def _problems(exc: ValidationError) -> list[dict]:
     ]
 
 
+def _nul_fields(data: Any, path: str = "") -> list[str]:
+    # PostgreSQL refuses NUL in text; no field of ours means it, so it is refused up front.
+    if isinstance(data, str):
+        return [path or None] if "\x00" in data else []
+    if isinstance(data, dict):
+        return [f for key, value in data.items() for f in _nul_fields(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(data, list):
+        return [f for i, value in enumerate(data) for f in _nul_fields(value, f"{path}.{i}" if path else str(i))]
+    return []
+
+
 def _validated(model: type[B], data) -> B:
+    if bad := _nul_fields(data):
+        raise ValidationFailed(details=[{"field": field, "problem": "nul_character", "message": "text may not contain NUL"} for field in bad])
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -17,6 +17,13 @@ DEV_PII_HASH_KEY = "ZGV2LW9ubHktbG9va3VwLWhhc2gta2V5LTMyLWJ5dGVzLTAw"
 EMBEDDED_DATABASE_URL = "sqlite://var/app.sqlite3"
 
 ENVIRONMENTS = ("dev", "test", "production")
+DEV_WECHAT_SECRET = "demo-wechat-secret"
+DEMO_WECHAT_TEMPLATES = {
+    "application_result": "tmpl-application-result",
+    "contract_to_sign": "tmpl-contract-to-sign",
+    "repayment_due": "tmpl-repayment-due",
+    "overdue": "tmpl-overdue",
+}
 
 
 class SettingsError(ValueError):
@@ -64,6 +71,16 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     # "sandbox" wires the local sandboxes of outside parties; "real" their production clients.
     providers: str = "sandbox"
+    # WeChat mini-program. The defaults point at the local fake WeChat server (`fakes.wechat`),
+    # which `make run` starts beside the API; production points at api.weixin.qq.com.
+    wechat_appid: str = "wx0000000000demo"
+    wechat_secret: str = "demo-wechat-secret"
+    wechat_api_base: str = "http://127.0.0.1:8101/"
+    wechat_timeout_seconds: float = 5.0
+    # Subscribe-message template ids, as configured in the mini-program's admin console.
+    wechat_templates: Mapping[str, str] = field(default_factory=lambda: dict(DEMO_WECHAT_TEMPLATES))
+    # Signed server-to-server requests (bank apps, partner platforms): accepted clock skew.
+    signature_window_seconds: int = 300
     log_json: bool = True
     log_level: str = "INFO"
     # Runs the outbox relay inside the API process (demo); production runs it as its own worker.
@@ -93,6 +110,12 @@ class Settings:
             staff_lockout_seconds=_int(env, "STAFF_LOCKOUT_SECONDS", 15 * 60),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 1024 * 1024),
             providers=env.get("PROVIDERS", "sandbox"),
+            wechat_appid=env.get("WECHAT_APPID") or "wx0000000000demo",
+            wechat_secret=env.get("WECHAT_SECRET") or DEV_WECHAT_SECRET,
+            wechat_api_base=_with_slash(env.get("WECHAT_API_BASE") or "http://127.0.0.1:8101/"),
+            wechat_timeout_seconds=float(_int(env, "WECHAT_TIMEOUT_MS", 5000)) / 1000,
+            wechat_templates=_templates(env.get("WECHAT_TEMPLATES")),
+            signature_window_seconds=_int(env, "SIGNATURE_WINDOW_SECONDS", 300),
             log_json=_bool(env, "LOG_JSON", True),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             run_embedded_workers=_bool(env, "RUN_EMBEDDED_WORKERS", app_env != "production"),
@@ -125,6 +148,8 @@ class Settings:
             problems.append("SECRET_KEY must be set to a secret of at least 32 characters")
         if self.pii_encryption_keys == DEV_PII_ENCRYPTION_KEYS or self.pii_hash_key == DEV_PII_HASH_KEY:
             problems.append("PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set to production keys")
+        if self.wechat_secret == DEV_WECHAT_SECRET or "127.0.0.1" in self.wechat_api_base:
+            problems.append("WECHAT_SECRET and WECHAT_API_BASE must name the real mini-program and WeChat")
         if self.run_embedded_workers:
             problems.append("RUN_EMBEDDED_WORKERS must be off: run the workers as their own processes")
         if problems:
@@ -137,3 +162,20 @@ def _normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgres://" + url[len(prefix):]
     return url
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _templates(raw: str | None) -> dict[str, str]:
+    """``WECHAT_TEMPLATES=application_result=<id>,contract_to_sign=<id>,…``"""
+    if not raw:
+        return dict(DEMO_WECHAT_TEMPLATES)
+    templates = {}
+    for item in raw.split(","):
+        kind, sep, template_id = item.partition("=")
+        if not sep or kind.strip() not in DEMO_WECHAT_TEMPLATES or not template_id.strip():
+            raise SettingsError(f"WECHAT_TEMPLATES items are kind=template_id with kinds {', '.join(DEMO_WECHAT_TEMPLATES)}")
+        templates[kind.strip()] = template_id.strip()
+    return templates

@@ -72,8 +72,13 @@ def _serve(settings: Settings, workers: int) -> None:
     )
     loader = AppLoader(factory=_app_factory)
     app = loader.load()
-    app.prepare(host=settings.host, port=settings.port, workers=workers, single_process=workers == 1, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+    if workers == 1:
+        # One process, no worker manager: what the embedded stores need, and simplest to stop.
+        app.prepare(host=settings.host, port=settings.port, single_process=True, motd=False)
+        Sanic.serve_single(primary=app)
+    else:
+        app.prepare(host=settings.host, port=settings.port, workers=workers, motd=False)
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 def _app_factory():

@@ -85,9 +85,9 @@ async def db(schema: Settings):
     yield schema
 
 
-@pytest_asyncio.fixture
-async def redis(base_settings: Settings):
-    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+@pytest_asyncio.fixture(scope="session")
+async def _session_redis(base_settings: Settings):
+    """One Redis client for the session, under a key prefix of its own (emptied before each test)."""
     if base_settings.uses_embedded_redis:
         import fakeredis
 
@@ -96,13 +96,23 @@ async def redis(base_settings: Settings):
         from redis import asyncio as aioredis
 
         client = aioredis.Redis.from_url(base_settings.redis_url)
-    client.test_prefix = prefix
+    client.test_prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield client
-    if not base_settings.uses_embedded_redis:
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
+    await _empty_redis(client)
     await client.aclose()
+
+
+async def _empty_redis(client) -> None:
+    keys = [key async for key in client.scan_iter(match=client.test_prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+
+
+@pytest_asyncio.fixture
+async def redis(_session_redis):
+    """Redis for this test: the session's client, with nothing under its prefix."""
+    await _empty_redis(_session_redis)
+    return _session_redis
 
 
 @pytest_asyncio.fixture
@@ -118,13 +128,28 @@ async def demo(settings: Settings) -> dict:
     return settings
 
 
-@pytest.fixture
-def app(settings: Settings, redis):
+@pytest_asyncio.fixture(scope="session")
+async def _session_app(schema: Settings, _session_redis):
+    """The API, built and started once: building it per test costs more than most tests."""
     from server.app import create_app
+    from tests.support import StartedOnceClient
 
-    return create_app(settings, name=f"test_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False)
+    app = create_app(
+        replace(schema, redis_key_prefix=_session_redis.test_prefix),
+        name=f"test_{uuid.uuid4().hex[:10]}",
+        redis=_session_redis,
+        manage_database=False,
+    )
+    client = StartedOnceClient(app)
+    yield app, client
+    await client.stop()
 
 
 @pytest.fixture
-def client(app):
-    return app.asgi_client
+def app(_session_app, settings):
+    return _session_app[0]
+
+
+@pytest.fixture
+def client(_session_app, settings):
+    return _session_app[1]

@@ -65,5 +65,10 @@ def test_migrate_demo_serve_and_stop(tmp_path):
         assert spec["openapi"].startswith("3.") and "/healthz" in spec["paths"]
     finally:
         server.send_signal(signal.SIGINT)
-        output = server.communicate(timeout=30)[0].decode()
+        try:
+            output = server.communicate(timeout=30)[0].decode()
+        except subprocess.TimeoutExpired:
+            server.kill()  # never leave a server behind, whatever failed
+            output = server.communicate()[0].decode()
+            raise AssertionError("the server did not stop on Ctrl-C:\n" + output[-3000:]) from None
     assert server.returncode == 0, output

@@ -17,6 +17,8 @@ class Customer(Model):
     phone = EncryptedTextField(null=True)
     phone_hash = fields.CharField(max_length=64, null=True, db_index=True)
     real_name_verified_at = fields.DatetimeField(null=True)
+    # The member bank the customer last chose on the mini-program, remembered for next time.
+    last_bank = fields.ForeignKeyField("models.Bank", null=True, related_name=None, on_delete=fields.RESTRICT)
     # Set when this record was merged into another: the surviving record is the customer.
     merged_into = fields.ForeignKeyField("models.Customer", null=True, related_name=None, on_delete=fields.RESTRICT)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -81,3 +83,32 @@ class Consent(Model):
 
     class Meta:
         table = "consent"
+
+
+class Firm(Model):
+    """A business a customer acts for (enterprise banking, sole-proprietor and small-firm loans)."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=128)
+    # 统一社会信用代码: public business registration data, not personal data.
+    unified_social_credit_code = fields.CharField(max_length=18, unique=True)
+    legal_representative = EncryptedTextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "firm"
+
+
+class CustomerFirm(Model):
+    """The customer's role in a firm, as a bank asserted it."""
+
+    id = fields.BigIntField(primary_key=True)
+    customer = fields.ForeignKeyField("models.Customer", related_name="firms", on_delete=fields.CASCADE)
+    firm = fields.ForeignKeyField("models.Firm", related_name="people", on_delete=fields.CASCADE)
+    role = fields.CharField(max_length=32)  # "legal_representative" | "agent"
+    bank = fields.ForeignKeyField("models.Bank", related_name=None, on_delete=fields.RESTRICT)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "customer_firm"
+        unique_together = (("customer", "firm"),)

@@ -75,6 +75,8 @@ async def create_staff(
     if bank_id is None and not actor.is_association:
         bank_id = actor.bank_id  # a bank admin creates staff of their own bank
     access.check_bank_visible(actor, bank_id)
+    if bank_id is not None:
+        await get_bank(bank_id)
     if branch_id is not None:
         branch = await access.get_for_staff(Branch, actor, branch_id, permission="org.read")
         if branch.bank_id != bank_id:
@@ -179,3 +181,13 @@ def audit_trail(actor: Actor, *, object_type: str | None = None, object_id: str 
     if object_id:
         query = query.filter(object_id=object_id)
     return query
+
+
+async def bank_choices(*, city: str | None, county: str | None) -> list[Bank]:
+    """Member banks a new mini-program customer can choose from, by where they live."""
+    query = Bank.filter(is_active=True)
+    if city:
+        query = query.filter(city=city)
+    if county:
+        query = query.filter(county=county)
+    return await query.order_by("id")

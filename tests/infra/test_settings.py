@@ -28,6 +28,9 @@ def production_env(**overrides: str) -> dict[str, str]:
         "PII_ACTIVE_KEY_ID": "k1",
         "PII_HASH_KEY": hash_key,
         "RUN_EMBEDDED_WORKERS": "false",
+        "WECHAT_APPID": "wx1234567890abcdef",
+        "WECHAT_SECRET": "a-real-mini-program-secret",
+        "WECHAT_API_BASE": "https://api.weixin.qq.com/",
     }
     env.update(overrides)
     return env
@@ -70,15 +73,16 @@ def test_bare_production_names_every_problem():
         "SECRET_KEY must be set",  # default secret
         "PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set",  # default PII keys
         "RUN_EMBEDDED_WORKERS must be off",  # embedded workers
+        "WECHAT_SECRET and WECHAT_API_BASE",  # the demo mini-program and the local fake WeChat
     ):
         assert problem in message
-    assert message.count(";") == 5
+    assert message.count(";") == 6
 
 
 def test_bare_production_leaves_embedded_workers_off_but_refuses_the_rest():
     message = refusal({"APP_ENV": "production"})
 
-    assert message.count(";") == 4
+    assert message.count(";") == 5
     assert "RUN_EMBEDDED_WORKERS" not in message
 
 
@@ -117,6 +121,8 @@ def test_a_complete_production_environment_is_accepted():
         ({"PII_ENCRYPTION_KEYS": DEV_PII_ENCRYPTION_KEYS, "PII_ACTIVE_KEY_ID": "dev1"}, "PII_ENCRYPTION_KEYS and PII_HASH_KEY"),
         ({"PII_HASH_KEY": DEV_PII_HASH_KEY}, "PII_ENCRYPTION_KEYS and PII_HASH_KEY"),
         ({"RUN_EMBEDDED_WORKERS": "yes"}, "RUN_EMBEDDED_WORKERS must be off"),
+        ({"WECHAT_API_BASE": "http://127.0.0.1:8101/"}, "WECHAT_SECRET and WECHAT_API_BASE"),
+        ({"WECHAT_SECRET": ""}, "WECHAT_SECRET and WECHAT_API_BASE"),
     ],
 )
 def test_production_refuses_each_unsafe_setting_alone(override, problem):

@@ -1,0 +1,41 @@
+"""Fixed-window rate limits in Redis: one INCR per request, the window's expiry set with it.
+
+Redis holds only counters here; if it is down the caller decides whether to fail open or closed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from infra.errors import DomainError
+
+
+class RateLimited(DomainError):
+    """Too many requests: slow down and retry after the given number of seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__("too many requests; retry later", details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    window_seconds: int
+
+
+_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+async def hit(redis, key: str, limit: Limit, *, now: float | None = None) -> None:
+    """Count one request against ``key``; raise ``RateLimited`` past the limit."""
+    now = time.time() if now is None else now
+    window = int(now // limit.window_seconds)
+    count = await redis.eval(_SCRIPT, 1, f"{key}:{window}", limit.window_seconds + 1)
+    if int(count) > limit.requests:
+        raise RateLimited(retry_after=max(1, int((window + 1) * limit.window_seconds - now) + 1))
