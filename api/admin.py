@@ -6,9 +6,10 @@ association staff see all, and anything else is a 404.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
@@ -16,7 +17,9 @@ from api import presenters
 from api.auth import staff_required
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
-from api.validation import Body, ObjectId, json_body, query_params
+from api.validation import Body, ObjectId, Query, json_body, query_params
+from channels import stats
+from infra import clock
 from lending_core.approvals import service as approvals
 from lending_core.customers import service as customers
 from lending_core.org import service as org
@@ -40,6 +43,11 @@ class ChangeQuery(PageQuery):
 class AuditQuery(PageQuery):
     object_type: str | None = Field(None, max_length=48)
     object_id: str | None = Field(None, max_length=64)
+
+
+class PeriodQuery(Query):
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
 
 
 class NewStaffBody(Body):
@@ -190,6 +198,17 @@ async def get_customer(request: Request, customer_id: int):
 async def unmask_customer(request: Request, customer_id: int, body: UnmaskBody):
     value = await customers.unmask(request.ctx.actor, customer_id, body.field, body.reason)
     return response.json({"field": body.field, "value": value}, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/channel-stats")
+@openapi.summary("Sign-ins and new customers per channel, for the caller's bank")
+@staff_required("customers.read")
+@query_params(PeriodQuery)
+async def channel_stats(request: Request, query: PeriodQuery):
+    until = query.until or clock.now()
+    since = query.since or until - timedelta(days=30)
+    figures = await stats.channel_counts(request.ctx.actor, since=since, until=until)
+    return response.json({"since": since.isoformat(), "until": until.isoformat(), "channels": figures})
 
 
 @bp.get("/audit")

@@ -8,19 +8,47 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import customer_required
+from api.auth import customer_required, token_policy
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
-from api.validation import Body, json_body, query_params
+from api.validation import Body, ObjectId, Query, json_body, query_params
+from channels import customer_sessions
 from lending_core import access
 from lending_core.customers import service as customers
 from lending_core.customers.models import Consent
+from lending_core.org import service as org
 
 bp = Blueprint("customer", url_prefix="/api/v1/me")
 
 
 class ConsentBody(Body):
     purpose: str = Field(min_length=1, max_length=48)
+
+
+class RealNameBody(Body):
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+    phone: str = Field(min_length=11, max_length=20)
+
+
+class BankChoiceBody(Body):
+    bank_id: ObjectId
+
+
+class BankChoiceQuery(Query):
+    city: str | None = Field(None, max_length=64)
+    county: str | None = Field(None, max_length=64)
+
+
+banks_bp = Blueprint("banks", url_prefix="/api/v1/banks")
+
+
+@banks_bp.get("")
+@openapi.summary("Member banks to choose from, by city or county (no sign-in needed)")
+@query_params(BankChoiceQuery)
+async def bank_choices(request: Request, query: BankChoiceQuery):
+    banks = await org.bank_choices(city=query.city, county=query.county)
+    return response.json({"items": [presenters.bank(b) for b in banks]})
 
 
 @bp.get("")
@@ -36,6 +64,33 @@ async def me(request: Request):
             "banks": [presenters.relationship(r) for r in relationships],
         }
     )
+
+
+@bp.post("/real-name")
+@openapi.summary("Real-name verification (name + ID number + phone); answers with a fresh session")
+@customer_required
+@json_body(RealNameBody)
+async def real_name(request: Request, body: RealNameBody):
+    actor = request.ctx.actor
+    customer = await customers.verify_real_name(
+        actor, request.app.ctx.providers.identity_verifier, name=body.name, id_number=body.id_number, phone=body.phone
+    )
+    # The verified person may already have been known through another door: the session now
+    # belongs to that one record.
+    tokens = await customer_sessions.sign_in(customer, bank_id=actor.bank_id, channel=actor.channel, policy=token_policy(request))
+    return response.json({**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": actor.bank_id})
+
+
+@bp.post("/bank")
+@openapi.summary("Choose the member bank to deal with (remembered); answers with a session for it")
+@customer_required
+@json_body(BankChoiceBody)
+async def choose_bank(request: Request, body: BankChoiceBody):
+    actor = request.ctx.actor
+    bank = await customers.choose_bank(actor, body.bank_id)
+    customer = await customers.current(actor)
+    tokens = await customer_sessions.sign_in(customer, bank_id=bank.id, channel=actor.channel, policy=token_policy(request))
+    return response.json({**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": bank.id})
 
 
 @bp.post("/consents")

@@ -14,9 +14,15 @@ from sanic import Request, response
 from sanic import exceptions as sanic_exceptions
 from sanic.handlers import ErrorHandler
 
-from channels import sessions
+from channels import bank_apps, open_platform, sessions, signing
+from channels.ports import WeChatRefused, WeChatUnavailable
+from channels.wechat import WeChatAccountMissing
 from infra import errors, idempotency, identity_numbers
 from infra.logs import request_id_var
+from infra.rate_limit import RateLimited
+from lending_core.access import BankNotChosen
+from lending_core.customers import errors as customer_errors
+from lending_core.customers.ports import VerificationUnavailable
 from lending_core.approvals.service import SelfApproval, UnknownChangeKind
 from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
 
@@ -70,6 +76,28 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     InvalidRoles: (422, "INVALID_ROLES"),
     UnknownChangeKind: (422, "UNKNOWN_CHANGE_KIND"),
     errors.DependencyUnavailable: (503, "DEPENDENCY_UNAVAILABLE"),
+    # Customers and channels.
+    BankNotChosen: (409, "BANK_NOT_CHOSEN"),
+    customer_errors.CustomerAlreadyExists: (409, "CUSTOMER_ALREADY_EXISTS"),
+    customer_errors.UnknownConsentPurpose: (422, "UNKNOWN_CONSENT_PURPOSE"),
+    customer_errors.UnknownPiiField: (422, "UNKNOWN_PII_FIELD"),
+    customer_errors.RealNameMismatch: (422, "REAL_NAME_MISMATCH"),
+    customer_errors.RealNameAlreadyVerified: (409, "REAL_NAME_ALREADY_VERIFIED"),
+    customer_errors.InvalidFirm: (422, "INVALID_FIRM"),
+    VerificationUnavailable: (503, "VERIFICATION_UNAVAILABLE"),
+    WeChatRefused: (400, "WECHAT_REFUSED"),
+    WeChatUnavailable: (503, "WECHAT_UNAVAILABLE"),
+    WeChatAccountMissing: (404, "WECHAT_ACCOUNT_MISSING"),
+    signing.SignatureRequired: (401, "SIGNATURE_REQUIRED"),
+    signing.SignatureInvalid: (401, "SIGNATURE_INVALID"),
+    signing.SignatureExpired: (401, "SIGNATURE_EXPIRED"),
+    signing.NonceReplayed: (401, "NONCE_REPLAYED"),
+    bank_apps.ChannelKeyMismatch: (401, "CHANNEL_KEY_MISMATCH"),
+    bank_apps.BankKeyMismatch: (403, "BANK_KEY_MISMATCH"),
+    bank_apps.FirmRequired: (422, "FIRM_REQUIRED"),
+    open_platform.ScopeMissing: (403, "SCOPE_MISSING"),
+    open_platform.ConsentMissing: (422, "CONSENT_MISSING"),
+    RateLimited: (429, "RATE_LIMITED"),
     # Validation helpers of the plumbing raise ValueErrors of their own.
     identity_numbers.InvalidIdNumber: (422, "INVALID_ID_NUMBER"),
     identity_numbers.InvalidPhone: (422, "INVALID_PHONE"),

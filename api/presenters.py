@@ -96,3 +96,14 @@ def audit_entry(a: AuditEntry) -> dict:
         "after": a.after,
         "request_id": a.request_id,
     }
+
+
+def referral(r) -> dict:
+    return {
+        "id": r.id,
+        "external_ref": r.external_ref,
+        "bank_id": r.bank_id,
+        "product_code": r.product_code,
+        "status": r.status,
+        "created_at": _ts(r.created_at),
+    }

@@ -12,7 +12,8 @@ from channels.models import ChannelCredential
 from channels.sessions import TokenPair, TokenPolicy
 from channels.signing import SignatureInvalid, security_log
 from infra.actors import Actor
-from infra.errors import PermissionDenied
+from infra.errors import InvalidInput, PermissionDenied
+from lending_core.channel_names import ENTERPRISE_BANK
 from lending_core.customers import service as customers
 from lending_core.customers.models import Customer
 from lending_core.customers.service import FirmAssertion
@@ -44,6 +45,10 @@ async def load_credential(key_id: str) -> tuple[str, BankApp] | None:
     return credential.secret, BankApp(bank=credential.bank, channel=credential.channel, key_id=key_id)
 
 
+class FirmRequired(InvalidInput):
+    """Enterprise banking sessions carry the firm (name, unified social credit code, legal representative)."""
+
+
 class BankKeyMismatch(PermissionDenied):
     """This key belongs to another member bank: a bank's app signs only for its own customers."""
 
@@ -68,6 +73,8 @@ async def open_session(
     firm: FirmAssertion | None,
     policy: TokenPolicy,
 ) -> BankSession:
+    if app.channel == ENTERPRISE_BANK and firm is None:
+        raise FirmRequired()
     actor = Actor(kind="system", id=f"bank-app:{app.key_id}", bank_id=app.bank.id, channel=app.channel)
     arrival = await customers.arrive_from_bank(
         actor, bank=app.bank, channel=app.channel, customer_no=customer_no, name=name, id_number=id_number, phone=phone, firm=firm

@@ -14,7 +14,7 @@ import orjson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from api import admin, customer, health, staff_auth
+from api import admin, channels, customer, health, open_platform, staff_auth
 from api.errors import JsonErrorHandler
 from channels.sessions import TokenPolicy
 from infra import pii
@@ -24,6 +24,7 @@ from infra.redis import create_redis
 from infra.settings import Settings
 from server import database
 from server.handlers import outbox_handlers
+from server.providers import build_providers
 
 log = logging.getLogger("server")
 
@@ -69,8 +70,9 @@ def create_app(
         refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
     )
     app.ctx.redis = redis if redis is not None else create_redis(settings)
+    app.ctx.providers = build_providers(settings, app.ctx.redis)
 
-    for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp):
+    for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp, customer.banks_bp, channels.bp, open_platform.bp):
         app.blueprint(blueprint)
 
     _add_request_context(app)
@@ -128,7 +130,8 @@ def _run_embedded_workers(app: Sanic) -> None:
     @app.after_server_start
     async def start_relay(app: Sanic) -> None:
         app.ctx.stop_workers = asyncio.Event()
-        app.ctx.relay = asyncio.create_task(run_relay(outbox_handlers(app.ctx.settings), stop=app.ctx.stop_workers))
+        handlers = outbox_handlers(app.ctx.settings, app.ctx.providers)
+        app.ctx.relay = asyncio.create_task(run_relay(handlers, stop=app.ctx.stop_workers))
 
     @app.before_server_stop
     async def stop_relay(app: Sanic) -> None:

@@ -63,6 +63,7 @@ def _serve(settings: Settings, workers: int) -> None:
 
     if workers > 1 and settings.uses_embedded_database:
         raise SystemExit("more than one worker needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL)")
+    fake_wechat = _start_fake_wechat(settings)
     print(
         f"\n  API      http://{settings.host}:{settings.port}/api/v1\n"
         f"  Health   http://{settings.host}:{settings.port}/healthz\n"
@@ -72,13 +73,30 @@ def _serve(settings: Settings, workers: int) -> None:
     )
     loader = AppLoader(factory=_app_factory)
     app = loader.load()
-    if workers == 1:
-        # One process, no worker manager: what the embedded stores need, and simplest to stop.
-        app.prepare(host=settings.host, port=settings.port, single_process=True, motd=False)
-        Sanic.serve_single(primary=app)
-    else:
-        app.prepare(host=settings.host, port=settings.port, workers=workers, motd=False)
-        Sanic.serve(primary=app, app_loader=loader)
+    try:
+        if workers == 1:
+            # One process, no worker manager: what the embedded stores need, and simplest to stop.
+            app.prepare(host=settings.host, port=settings.port, single_process=True, motd=False)
+            Sanic.serve_single(primary=app)
+        else:
+            app.prepare(host=settings.host, port=settings.port, workers=workers, motd=False)
+            Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if fake_wechat is not None:
+            fake_wechat.terminate()
+            fake_wechat.wait(timeout=10)
+
+
+def _start_fake_wechat(settings: Settings):
+    """The demo's WeChat: started beside the API when the settings point at the local fake."""
+    import subprocess
+    from urllib.parse import urlparse
+
+    target = urlparse(settings.wechat_api_base)
+    if settings.app_env == "production" or target.hostname != "127.0.0.1":
+        return None
+    print(f"  WeChat   fake server on {settings.wechat_api_base} (python -m fakes.wechat)", file=sys.stderr)
+    return subprocess.Popen([sys.executable, "-m", "fakes.wechat", "--port", str(target.port or 80)])
 
 
 def _app_factory():
@@ -89,20 +107,25 @@ def _app_factory():
 
 async def _relay(settings: Settings) -> None:
     from infra.outbox import run_relay
+    from infra.redis import create_redis
     from server import database
     from server.app import configure_pii
     from server.handlers import outbox_handlers
+    from server.providers import build_providers
 
     configure_pii(settings)
+    redis = create_redis(settings)
+    handlers = outbox_handlers(settings, build_providers(settings, redis))
     await database.open_database(settings.database_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await run_relay(outbox_handlers(settings), stop=stop)
+        await run_relay(handlers, stop=stop)
     finally:
         await database.close_database()
+        await redis.aclose()
 
 
 if __name__ == "__main__":

@@ -12,13 +12,20 @@ from tortoise.transactions import in_transaction
 
 from infra import audit, pii
 from infra.actors import system
+from channels.models import ChannelCredential, PartnerApp
+from channels.open_platform import SCOPES
 from infra.identity_numbers import make_test_id_number
+from lending_core.channel_names import BANK_APP_CHANNELS
 from lending_core.customers import service as customers
 from lending_core.org import passwords
 from lending_core.org.models import Association, Bank, Branch, Staff
 from lending_core.org.roles import Role
 
 DEMO_PASSWORD = "Demo-pass-2026"
+# Bank apps sign with key "<bank code>-<channel>" and secret "demo-<channel>-<bank code>"; the
+# demo partner platform with app key "gov-sme-platform" and secret DEMO_PARTNER_SECRET.
+DEMO_PARTNER_KEY = "gov-sme-platform"
+DEMO_PARTNER_SECRET = "demo-partner-secret"
 
 ASSOCIATION = ("DEMO-RCU", "示范省农村信用社联合社")
 
@@ -55,7 +62,7 @@ CUSTOMERS = [
 
 async def load() -> dict[str, int]:
     """Create what is missing; return how many rows of each kind were created."""
-    created = {"banks": 0, "branches": 0, "staff": 0, "customers": 0}
+    created = {"banks": 0, "branches": 0, "staff": 0, "customers": 0, "channel_keys": 0, "partner_apps": 0}
     actor = system("demo-data")
     password_hash = passwords.hash_password(DEMO_PASSWORD)
     async with in_transaction():
@@ -78,6 +85,23 @@ async def load() -> dict[str, int]:
                 created["staff"] += await _staff(
                     actor, bank, first_branch, f"{prefix}.{suffix}", f"{name[:2]}{staff_name}", roles, password_hash
                 )
+        for bank in await Bank.all():
+            for channel in BANK_APP_CHANNELS:
+                _, new = await ChannelCredential.get_or_create(
+                    key_id=bank_app_key_id(bank.code, channel),
+                    defaults={"bank": bank, "channel": channel, "secret": bank_app_secret(bank.code, channel)},
+                )
+                created["channel_keys"] += new
+        _, new = await PartnerApp.get_or_create(
+            app_key=DEMO_PARTNER_KEY,
+            defaults={
+                "name": "省中小企业融资服务平台 (demo)",
+                "secret": DEMO_PARTNER_SECRET,
+                "scopes": list(SCOPES),
+                "rate_limit_per_minute": 120,
+            },
+        )
+        created["partner_apps"] += new
     for name, id_number, phone, bank_code, is_bank_customer in CUSTOMERS:
         if await customers.find_by_id_number(id_number) is None:
             bank = await Bank.get(code=bank_code)
@@ -86,6 +110,14 @@ async def load() -> dict[str, int]:
             )
             created["customers"] += 1
     return created
+
+
+def bank_app_key_id(bank_code: str, channel: str) -> str:
+    return f"{bank_code}-{channel}"
+
+
+def bank_app_secret(bank_code: str, channel: str) -> str:
+    return f"demo-{channel}-{bank_code}"
 
 
 async def _staff(actor, bank, branch, username, name, roles, password_hash) -> int:

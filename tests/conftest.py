@@ -9,6 +9,8 @@ with them on PostgreSQL and Redis (the database named in DATABASE_URL is dropped
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from dataclasses import replace
 from urllib.parse import urlparse
@@ -19,13 +21,29 @@ from tortoise import Tortoise, connections
 
 from infra.settings import Settings
 from server import database
+from tests.support import free_port, wait_until_listening
 
 ENV = {**os.environ, "APP_ENV": "test", "LOG_JSON": "true", "RUN_EMBEDDED_WORKERS": "false"}
 
 
 @pytest.fixture(scope="session")
-def base_settings(tmp_path_factory) -> Settings:
-    env = dict(ENV)
+def fake_wechat() -> str:
+    """The fake WeChat server (fakes.wechat) in a process of its own, as in the demo: our real
+    WeChat client talks to it over HTTP. Yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fakes.wechat", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_listening(port, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory, fake_wechat) -> Settings:
+    env = dict(ENV, WECHAT_API_BASE=fake_wechat, WECHAT_TIMEOUT_MS="2000")
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = f"sqlite://{tmp_path_factory.mktemp('db')}/test.sqlite3"
     return Settings.from_env(env)

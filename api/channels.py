@@ -1,0 +1,118 @@
+"""The doors: WeChat mini-program login and phone binding, the bank apps' signed sessions, and
+customer token refresh. Every door ends in one customer record and a token scoped to the channel
+and the member bank."""
+
+from __future__ import annotations
+
+
+from pydantic import Field, model_validator
+from sanic import Blueprint, Request, response
+from sanic_ext.extensions.openapi import openapi
+
+from api import presenters
+from api.auth import customer_required, token_policy
+from api.signed import signed
+from api.validation import Body, ObjectId, json_body
+from channels import bank_apps, sessions, wechat
+from channels.customer_sessions import reload_customer_actor
+from lending_core.customers.service import FirmAssertion
+
+bp = Blueprint("channels", url_prefix="/api/v1/channels")
+
+
+class WeChatLoginBody(Body):
+    code: str = Field(min_length=1, max_length=128, description="the code from wx.login")
+    bank_id: ObjectId | None = Field(None, description="the member bank chosen by city or county, if any")
+
+
+class PhoneBody(Body):
+    code: str | None = Field(None, min_length=1, max_length=128, description="the code from getPhoneNumber")
+    encrypted_data: str | None = Field(None, min_length=1, max_length=4096, description="older form")
+    iv: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def one_form(self):
+        encrypted = self.encrypted_data is not None or self.iv is not None
+        if (self.code is not None) == encrypted or (encrypted and not (self.encrypted_data and self.iv)):
+            raise ValueError("send either code, or encrypted_data with iv")
+        return self
+
+
+class FirmBody(Body):
+    name: str = Field(min_length=1, max_length=128)
+    unified_social_credit_code: str = Field(min_length=18, max_length=18)
+    legal_representative: str = Field(min_length=1, max_length=64)
+
+
+class BankSessionBody(Body):
+    bank_code: str = Field(min_length=1, max_length=32)
+    customer_no: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=15, max_length=18)
+    phone: str = Field(min_length=11, max_length=20)
+    firm: FirmBody | None = None
+
+
+class RefreshBody(Body):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+def _signed_in(customer, tokens, bank_id, **extra) -> dict:
+    return {**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": bank_id, **extra}
+
+
+@bp.post("/wechat/login")
+@openapi.summary("Mini-program login: exchange a wx.login code for a customer session")
+@json_body(WeChatLoginBody)
+async def wechat_login(request: Request, body: WeChatLoginBody):
+    login = await wechat.login(request.app.ctx.providers.mini_program, body.code, bank_id=body.bank_id, policy=token_policy(request))
+    return response.json(_signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new))
+
+
+@bp.post("/wechat/phone")
+@openapi.summary("Bind the phone number WeChat vouches for (getPhoneNumber code, or the older encrypted form)")
+@customer_required
+@json_body(PhoneBody)
+async def wechat_phone(request: Request, body: PhoneBody):
+    mini_program = request.app.ctx.providers.mini_program
+    if body.code is not None:
+        customer = await wechat.bind_phone(request.ctx.actor, mini_program, body.code)
+    else:
+        customer = await wechat.bind_phone_encrypted(request.ctx.actor, mini_program, body.encrypted_data, body.iv)
+    return response.json(presenters.customer(customer))
+
+
+@bp.post("/<channel:mobile_bank|enterprise_bank|direct_bank>/sessions")
+@openapi.summary("A member bank's app opens a session for a customer it has identified (signed request)")
+@signed(bank_apps.load_credential)
+@json_body(BankSessionBody)
+async def bank_session(request: Request, channel: str, body: BankSessionBody):
+    app = request.ctx.principal
+    bank_apps.check_scope(app, channel=channel, bank_code=body.bank_code)
+    firm = FirmAssertion(**body.firm.model_dump()) if body.firm else None
+    session = await bank_apps.open_session(
+        app,
+        customer_no=body.customer_no,
+        name=body.name,
+        id_number=body.id_number,
+        phone=body.phone,
+        firm=firm,
+        policy=token_policy(request),
+    )
+    return response.json(_signed_in(session.customer, session.tokens, app.bank.id, is_new=session.is_new), status=201)
+
+
+@bp.post("/refresh")
+@openapi.summary("Exchange a customer refresh token for a new pair (the old one is spent)")
+@json_body(RefreshBody)
+async def refresh(request: Request, body: RefreshBody):
+    tokens = await sessions.refresh(body.refresh_token, audience="customer", policy=token_policy(request), current_actor=reload_customer_actor)
+    return response.json(tokens.as_dict())
+
+
+@bp.post("/logout")
+@openapi.summary("End the customer session of a refresh token")
+@json_body(RefreshBody)
+async def logout(request: Request, body: RefreshBody):
+    await sessions.revoke(body.refresh_token)
+    return response.empty()
