@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg setup migrate demo serve relay bench clean
+.PHONY: run test setup migrate demo relay bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ test: setup
 
 clean:
 	rm -rf var .pytest_cache
+
+bench: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.run

@@ -12,7 +12,7 @@ from sanic_ext.extensions.openapi import openapi
 from api import presenters
 from api.auth import customer_required, token_policy
 from api.signed import signed
-from api.validation import Body, ObjectId, json_body
+from api.validation import Body, ObjectId, json_body, parse_json
 from channels import bank_apps, sessions, wechat
 from channels.customer_sessions import reload_customer_actor
 from lending_core.customers.service import FirmAssertion
@@ -57,16 +57,12 @@ class RefreshBody(Body):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
-def _signed_in(customer, tokens, bank_id, **extra) -> dict:
-    return {**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": bank_id, **extra}
-
-
 @bp.post("/wechat/login")
 @openapi.summary("Mini-program login: exchange a wx.login code for a customer session")
 @json_body(WeChatLoginBody)
 async def wechat_login(request: Request, body: WeChatLoginBody):
     login = await wechat.login(request.app.ctx.providers.mini_program, body.code, bank_id=body.bank_id, policy=token_policy(request))
-    return response.json(_signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new))
+    return response.json(presenters.signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new))
 
 
 @bp.post("/wechat/phone")
@@ -84,11 +80,13 @@ async def wechat_phone(request: Request, body: PhoneBody):
 
 @bp.post("/<channel:mobile_bank|enterprise_bank|direct_bank>/sessions")
 @openapi.summary("A member bank's app opens a session for a customer it has identified (signed request)")
+@openapi.body({"application/json": BankSessionBody}, required=True)
 @signed(bank_apps.load_credential)
-@json_body(BankSessionBody)
-async def bank_session(request: Request, channel: str, body: BankSessionBody):
+async def bank_session(request: Request, channel: str):
     app = request.ctx.principal
-    bank_apps.check_scope(app, channel=channel, bank_code=body.bank_code)
+    bank_apps.check_channel(app, channel)  # before the body is looked at
+    body = parse_json(request, BankSessionBody)
+    bank_apps.check_bank(app, body.bank_code)
     firm = FirmAssertion(**body.firm.model_dump()) if body.firm else None
     session = await bank_apps.open_session(
         app,
@@ -99,7 +97,7 @@ async def bank_session(request: Request, channel: str, body: BankSessionBody):
         firm=firm,
         policy=token_policy(request),
     )
-    return response.json(_signed_in(session.customer, session.tokens, app.bank.id, is_new=session.is_new), status=201)
+    return response.json(presenters.signed_in(session.customer, session.tokens, app.bank.id, is_new=session.is_new), status=201)
 
 
 @bp.post("/refresh")

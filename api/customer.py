@@ -78,7 +78,7 @@ async def real_name(request: Request, body: RealNameBody):
     # The verified person may already have been known through another door: the session now
     # belongs to that one record.
     tokens = await customer_sessions.sign_in(customer, bank_id=actor.bank_id, channel=actor.channel, policy=token_policy(request))
-    return response.json({**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": actor.bank_id})
+    return response.json(presenters.signed_in(customer, tokens, actor.bank_id))
 
 
 @bp.post("/bank")
@@ -90,7 +90,7 @@ async def choose_bank(request: Request, body: BankChoiceBody):
     bank = await customers.choose_bank(actor, body.bank_id)
     customer = await customers.current(actor)
     tokens = await customer_sessions.sign_in(customer, bank_id=bank.id, channel=actor.channel, policy=token_policy(request))
-    return response.json({**tokens.as_dict(), "customer": presenters.customer(customer), "bank_id": bank.id})
+    return response.json(presenters.signed_in(customer, tokens, bank.id))
 
 
 @bp.post("/consents")

@@ -107,3 +107,8 @@ def referral(r) -> dict:
         "status": r.status,
         "created_at": _ts(r.created_at),
     }
+
+
+def signed_in(c: Customer, tokens, bank_id: int | None, **extra) -> dict:
+    """A customer's new session: the token pair, who they are (masked) and the bank it is for."""
+    return {**tokens.as_dict(), "customer": customer(c), "bank_id": bank_id, **extra}

@@ -53,11 +53,15 @@ class BankKeyMismatch(PermissionDenied):
     """This key belongs to another member bank: a bank's app signs only for its own customers."""
 
 
-def check_scope(app: BankApp, *, channel: str, bank_code: str) -> None:
-    """The key must be the one of this channel and of the bank the request speaks for."""
+def check_channel(app: BankApp, channel: str) -> None:
+    """The key must be this channel's: each app signs with its own."""
     if app.channel != channel:
         security_log.warning("channel key used on another channel", extra={"key_id": app.key_id, "path_channel": channel})
         raise ChannelKeyMismatch()
+
+
+def check_bank(app: BankApp, bank_code: str) -> None:
+    """The key must be the one of the bank the request speaks for."""
     if app.bank.code != bank_code:
         security_log.warning("channel key used for another bank", extra={"key_id": app.key_id, "bank_code": bank_code})
         raise BankKeyMismatch()

@@ -4,6 +4,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from infra.pii_fields import EncryptedTextField
+from lending_core.customers.service import owns_customer_rows
 
 
 class AuthSession(Model):
@@ -97,3 +98,8 @@ class Referral(Model):
     class Meta:
         table = "referral"
         unique_together = (("partner", "external_ref"),)
+
+
+# Merging two customer records (lending_core.customers.service.merge) moves these to the survivor.
+owns_customer_rows(WeChatAccount)
+owns_customer_rows(Referral)

@@ -198,7 +198,7 @@ def create_fake_wechat(apps: dict[str, str] | None = None, templates: set[str] |
         body = request.json if isinstance(request.json, dict) else {}
         scene = body.get("scene")
         if not isinstance(scene, str) or not scene or len(scene) > 32:
-            return _error(40097, "invalid args")
+            return _error(40169, "invalid length for scene, or the data is not json string")
         page = body.get("page", "pages/index/index")
         if not isinstance(page, str) or page.startswith("/"):
             return _error(41030, "invalid page")

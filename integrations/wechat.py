@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from wechatpy import WeChatClient
@@ -27,6 +29,7 @@ TOKEN_ERRORS = {40001, 40014, 41001, 42001}
 BUSY_ERRORS = {-1, 45009, 45011}
 REFRESH_MARGIN_SECONDS = 300
 LOCK_SECONDS = 10
+THREADS = 32
 
 
 class _Client(WeChatClient):
@@ -57,12 +60,15 @@ class WeChatpyMiniProgram:
         self._redis = redis
         self._token_key = f"{key_prefix}wechat:token:{appid}"
         self._local_token: tuple[str, float] | None = None  # used when Redis is down
+        # wechatpy blocks: its calls run on threads of their own, enough for many logins at once.
+        self._executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="wechat")
+        self._threads = threading.local()
 
     # ---- the API ------------------------------------------------------------------------------
 
     async def code_to_session(self, code: str) -> WeChatSession:
         # jscode2session authenticates with the app secret, not an access token.
-        result = await self._call(lambda client: client.wxa.code_to_session(code), access_token="unused")
+        result = await self._call(lambda client: client.wxa.code_to_session(code), access_token=None)
         return WeChatSession(openid=result["openid"], unionid=result.get("unionid"), session_key=result["session_key"])
 
     async def phone_number(self, code: str) -> str:
@@ -96,15 +102,28 @@ class WeChatpyMiniProgram:
             return await self._call(call, access_token=token)
         except _TokenRejected:
             await self._forget(token)
-            return await self._call(call, access_token=await self.access_token())
-
-    async def _call(self, call, *, access_token: str):
-        def run():
-            client = _Client(self.appid, self._secret, self._base_url, self._timeout, access_token)
-            return call(client)
-
         try:
-            return await asyncio.to_thread(run)
+            return await self._call(call, access_token=await self.access_token())
+        except _TokenRejected:
+            # A fresh token refused as well: WeChat is not in a state we can work with now.
+            raise WeChatUnavailable("WeChat refused a fresh access token; try again shortly") from None
+
+    def _client(self, access_token: str | None) -> _Client:
+        # One wechatpy client per thread, so its requests.Session keeps connections to WeChat alive.
+        client = getattr(self._threads, "client", None)
+        if client is None:
+            client = self._threads.client = _Client(self.appid, self._secret, self._base_url, self._timeout, None)
+        # Our token, never wechatpy's own refresh: it would bypass the shared Redis cache.
+        client.session.set(client.access_token_key, access_token or "none")
+        client.expires_at = None
+        return client
+
+    async def _run(self, function):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+
+    async def _call(self, call, *, access_token: str | None):
+        try:
+            return await self._run(lambda: call(self._client(access_token)))
         except WeChatClientException as exc:
             errcode = exc.errcode
             if errcode in TOKEN_ERRORS:
@@ -130,20 +149,20 @@ class WeChatpyMiniProgram:
 
     async def _refresh(self) -> str:
         try:
-            result = await asyncio.to_thread(
-                lambda: _Client(self.appid, self._secret, self._base_url, self._timeout, None).fetch_access_token()
-            )
+            result = await self._run(lambda: self._client(None).fetch_access_token())
         except WeChatClientException as exc:
             if exc.errcode in (40013, 40125, 40164):
                 log.error("wechat refused our app credentials", extra={"errcode": exc.errcode})
             raise WeChatUnavailable("WeChat did not give us an access token; try again shortly") from None
         except requests.RequestException:
             raise WeChatUnavailable("WeChat did not answer in time; try again shortly") from None
+        finally:
+            # Success or not, let the next caller try: a held lock would make everyone wait.
+            await self._try(self._redis.delete(self._token_key + ":lock"))
         token, expires_in = result["access_token"], int(result.get("expires_in", 7200))
         ttl = max(expires_in - REFRESH_MARGIN_SECONDS, 60)
         self._local_token = (token, time.monotonic() + ttl)
         await self._try(self._redis.set(self._token_key, token, ex=ttl))
-        await self._try(self._redis.delete(self._token_key + ":lock"))
         return token
 
     async def _cached_token(self) -> str | None:

@@ -77,7 +77,8 @@ class Consent(Model):
     text_version = fields.CharField(max_length=32)
     text = fields.TextField()
     text_sha256 = fields.CharField(max_length=64)
-    channel = fields.CharField(max_length=32)
+    # The channel, and for partner platforms the app that collected the consent.
+    channel = fields.CharField(max_length=100)
     granted_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
 

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from infra import audit, clock, pii
@@ -33,6 +34,7 @@ from lending_core.customers.ports import IdentityVerifier, VerificationUnavailab
 from lending_core.org.models import Bank
 
 UNMASKABLE = ("name", "id_number", "phone")
+REAL_NAME_FIELDS = ("name", "id_number", "id_number_hash", "phone", "phone_hash", "real_name_verified_at")
 VERIFY_TIMEOUT_SECONDS = 5
 
 WECHAT_OPENID, WECHAT_UNIONID = "wechat_openid", "wechat_unionid"
@@ -77,10 +79,23 @@ async def _add_identity(customer: Customer, kind: str, issuer: str, value: str) 
         pass
 
 
+async def _by_wechat(appid: str, openid: str, unionid: str | None) -> tuple[Customer | None, Customer | None]:
+    """(customer by unionid, customer by openid), found in one query: logins are frequent."""
+    wanted = Q(kind=WECHAT_OPENID, issuer=appid, value_hash=pii.lookup_hash(WECHAT_OPENID, openid))
+    if unionid:
+        wanted |= Q(kind=WECHAT_UNIONID, issuer=UNIONID_ISSUER, value_hash=pii.lookup_hash(WECHAT_UNIONID, unionid))
+    found = {identity.kind: identity for identity in await CustomerIdentity.filter(wanted).select_related("customer")}
+    return (
+        await _live(found[WECHAT_UNIONID].customer) if WECHAT_UNIONID in found else None,
+        await _live(found[WECHAT_OPENID].customer) if WECHAT_OPENID in found else None,
+    )
+
+
 async def arrive_by_wechat(actor: Actor, *, appid: str, openid: str, unionid: str | None) -> Arrival:
     """The customer behind a mini-program login; a new, not yet verified one on first sight."""
-    by_union = await by_identity(WECHAT_UNIONID, UNIONID_ISSUER, unionid) if unionid else None
-    by_open = await by_identity(WECHAT_OPENID, appid, openid)
+    by_union, by_open = await _by_wechat(appid, openid, unionid)
+    if by_open is not None and (by_union is None or by_union.id == by_open.id) and (unionid is None or by_union):
+        return Arrival(by_open, False)  # a returning user: nothing to write
     async with in_transaction():
         if by_union and by_open and by_union.id != by_open.id:
             await merge(actor, survivor=by_union, absorbed=by_open, reason="one WeChat user (same unionid)")
@@ -217,9 +232,11 @@ async def verify_real_name(actor: Actor, verifier: IdentityVerifier, *, name: st
     known = await by_identity(ID_NUMBER, ID_ISSUER, id_number)
     async with in_transaction():
         if known is not None:
-            await merge(actor, survivor=known, absorbed=customer, reason="real-name verification matched a known customer")
-            await _add_identity(known, PHONE, ID_ISSUER, phone)
-            return known
+            # One person, two records: the older record survives and keeps the verified identity.
+            older, newer = (known, customer) if known.id < customer.id else (customer, known)
+            survivor = await merge(actor, survivor=older, absorbed=newer, reason="real-name verification matched a known customer")
+            await _add_identity(survivor, PHONE, ID_ISSUER, phone)
+            return survivor
         await _set_real_name(actor, customer, name=name, id_number=id_number, phone=phone)
     return customer
 
@@ -284,6 +301,12 @@ async def merge(actor: Actor, *, survivor: Customer, absorbed: Customer, reason:
                 await CustomerFirm.filter(id=link.id).update(customer_id=survivor.id)
         if survivor.last_bank_id is None and absorbed.last_bank_id is not None:
             await Customer.filter(id=survivor.id).update(last_bank_id=absorbed.last_bank_id)
+        if survivor.id_number_hash is None and absorbed.id_number_hash is not None:
+            # The verified identity moves too (its hash is unique: free it on the absorbed first).
+            await Customer.filter(id=absorbed.id).update(id_number_hash=None)
+            for name in REAL_NAME_FIELDS:
+                setattr(survivor, name, getattr(absorbed, name))
+            await survivor.save(update_fields=[*REAL_NAME_FIELDS, "updated_at"])
         await Customer.filter(id=absorbed.id).update(merged_into_id=survivor.id)
         await audit.record(
             actor, "customer.merge", "customer", survivor.id, before={"absorbed": absorbed.id}, after={"survivor": survivor.id, "reason": reason}
