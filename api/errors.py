@@ -25,6 +25,7 @@ from lending_core.customers import errors as customer_errors
 from lending_core.customers.ports import VerificationUnavailable
 from lending_core.approvals.service import SelfApproval, UnknownChangeKind
 from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
+from lending_core.risk_lists import errors as list_errors
 
 log = logging.getLogger("api.errors")
 
@@ -98,6 +99,16 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     open_platform.ScopeMissing: (403, "SCOPE_MISSING"),
     open_platform.ConsentMissing: (422, "CONSENT_MISSING"),
     RateLimited: (429, "RATE_LIMITED"),
+    # Black and grey lists.
+    list_errors.UnknownListLevel: (422, "UNKNOWN_LIST_LEVEL"),
+    list_errors.MatchKeyRequired: (422, "MATCH_KEY_REQUIRED"),
+    list_errors.InvalidUnionid: (422, "INVALID_UNIONID"),
+    list_errors.InvalidReason: (422, "INVALID_REASON"),
+    list_errors.ExpiryInPast: (422, "EXPIRY_IN_PAST"),
+    list_errors.AllBankEntryForbidden: (403, "ALL_BANK_ENTRY_FORBIDDEN"),
+    list_errors.DuplicateListEntry: (409, "DUPLICATE_LIST_ENTRY"),
+    list_errors.LiftAlreadyProposed: (409, "LIFT_ALREADY_PROPOSED"),
+    list_errors.InvalidImportFile: (422, "INVALID_IMPORT_FILE"),
     # Validation helpers of the plumbing raise ValueErrors of their own.
     identity_numbers.InvalidIdNumber: (422, "INVALID_ID_NUMBER"),
     identity_numbers.InvalidPhone: (422, "INVALID_PHONE"),

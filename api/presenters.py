@@ -112,3 +112,106 @@ def referral(r) -> dict:
 def signed_in(c: Customer, tokens, bank_id: int | None, **extra) -> dict:
     """A customer's new session: the token pair, who they are (masked) and the bank it is for."""
     return {**tokens.as_dict(), "customer": customer(c), "bank_id": bank_id, **extra}
+
+
+def _bounds(b) -> dict:
+    return {"min": b.min, "max": b.max}
+
+
+def offer_summary(o) -> dict:
+    d = o.definition
+    return {
+        "code": o.product.code,
+        "name": d.name,
+        "name_en": d.name_en,
+        "family": d.family,
+        "own_product_of_bank": o.product.owner_bank_id,
+        "amount_yuan": {"min": d.amount_yuan.min, "max": min(d.amount_yuan.max, o.params.amount_max_yuan)},
+        "term_months": _bounds(d.term_months),
+        "repayment_methods": list(d.repayment_methods),
+        "collateral": d.collateral,
+        "rate_floor_bps": max(d.pricing.floor_bps, o.params.rate_floor_bps),
+    }
+
+
+def offer_detail(o) -> dict:
+    d = o.definition
+    return {
+        **offer_summary(o),
+        "version": o.version,
+        "target_customers": list(d.targets),
+        "signatories": list(d.signatories),
+        "consents_needed": list(d.consents),
+        "channels": list(d.channels),
+        # What the customer must meet, in the words they are shown (no model internals).
+        "requirements": [rule.reason for rule in d.admission if rule.on_fail == "reject"],
+    }
+
+
+def quote(q) -> dict:
+    decision = q.decision
+    return {
+        "product_code": q.offer.product.code,
+        "product_version": q.offer.version,
+        "indicative": True,
+        "outcome": decision.outcome,
+        "limit_yuan": decision.limit_fen // 100,
+        "annual_rate_bps": decision.rate_bps,
+        "apr_bps": decision.apr_bps,
+        "reasons": list(decision.customer_reasons),
+    }
+
+
+def application_for_customer(a) -> dict:
+    """An application as its customer sees it (``product`` must be loaded)."""
+    return {
+        "id": a.id,
+        "product_code": a.product.code,
+        "product_version": a.product_version,
+        "bank_id": a.bank_id,
+        "channel": a.channel,
+        "amount_yuan": a.amount_fen // 100,
+        "term_months": a.term_months,
+        "repayment_method": a.repayment_method,
+        "status": a.status,
+        "limit_yuan": a.limit_fen // 100,
+        "annual_rate_bps": a.rate_bps if a.status in ("approved", "contracted") else None,
+        "apr_bps": a.rate_bps if a.status in ("approved", "contracted") else None,
+        "reasons": list(a.customer_reasons),
+        "created_at": _ts(a.created_at),
+        "decided_at": _ts(a.decided_at),
+    }
+
+
+def application_for_staff(a) -> dict:
+    return {
+        **application_for_customer(a),
+        "customer_id": a.customer_id,
+        "decision": a.decision,
+        "referred_by_staff_id": a.referred_by_staff_id,
+        "reviewed_by_id": a.reviewed_by_id,
+        "review_note": a.review_note,
+    }
+
+
+def declined_applicant(a) -> dict:
+    return {
+        "application_id": a.id,
+        "customer": customer(a.customer),
+        "product_code": a.product.code,
+        "reasons": list(a.customer_reasons),
+        "declined_at": _ts(a.decided_at),
+        "channel": a.channel,
+    }
+
+
+def product_version(v) -> dict:
+    return {
+        "id": v.id,
+        "version": v.version,
+        "status": v.status,
+        "note": v.note,
+        "created_by": v.created_by,
+        "created_at": _ts(v.created_at),
+        "published_at": _ts(v.published_at),
+    }

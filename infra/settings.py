@@ -79,6 +79,9 @@ class Settings:
     wechat_timeout_seconds: float = 5.0
     # Subscribe-message template ids, as configured in the mini-program's admin console.
     wechat_templates: Mapping[str, str] = field(default_factory=lambda: dict(DEMO_WECHAT_TEMPLATES))
+    # External data sources (credit bureau, tax…): per-call timeout and how long answers are cached.
+    data_source_timeout_seconds: float = 3.0
+    data_cache_seconds: int = 600
     # Signed server-to-server requests (bank apps, partner platforms): accepted clock skew.
     signature_window_seconds: int = 300
     log_json: bool = True
@@ -116,6 +119,8 @@ class Settings:
             wechat_timeout_seconds=float(_int(env, "WECHAT_TIMEOUT_MS", 5000)) / 1000,
             wechat_templates=_templates(env.get("WECHAT_TEMPLATES")),
             signature_window_seconds=_int(env, "SIGNATURE_WINDOW_SECONDS", 300),
+            data_source_timeout_seconds=_int(env, "DATA_SOURCE_TIMEOUT_MS", 3000) / 1000,
+            data_cache_seconds=_int(env, "DATA_CACHE_SECONDS", 600),
             log_json=_bool(env, "LOG_JSON", True),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             run_embedded_workers=_bool(env, "RUN_EMBEDDED_WORKERS", app_env != "production"),

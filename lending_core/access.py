@@ -24,8 +24,12 @@ class BankNotChosen(Conflict):
     """The customer has not chosen a member bank yet (from an invite code, or by city/county)."""
 
 
+def allows(actor: Actor, permission: str) -> bool:
+    return actor.kind == "staff" and roles.allows(actor.roles, permission)
+
+
 def require(actor: Actor, permission: str) -> None:
-    if actor.kind != "staff" or not roles.allows(actor.roles, permission):
+    if not allows(actor, permission):
         raise PermissionDenied(f"this needs the {permission} permission")
 
 

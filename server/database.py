@@ -19,7 +19,10 @@ MODEL_MODULES = [
     "lending_core.org.models",
     "lending_core.customers.models",
     "lending_core.approvals.models",
+    "lending_core.risk_lists.models",
     "channels.models",
+    "lending_core.products.models",
+    "lending_core.applications.models",
 ]
 
 

@@ -17,6 +17,7 @@ from channels.open_platform import SCOPES
 from infra.identity_numbers import make_test_id_number
 from lending_core.channel_names import BANK_APP_CHANNELS
 from lending_core.customers import service as customers
+from lending_core.products import service as products
 from lending_core.org import passwords
 from lending_core.org.models import Association, Bank, Branch, Staff
 from lending_core.org.roles import Role
@@ -102,6 +103,8 @@ async def load() -> dict[str, int]:
             },
         )
         created["partner_apps"] += new
+    created["products"] = await products.import_catalogue(actor)
+    await products.seed_lpr()
     for name, id_number, phone, bank_code, is_bank_customer in CUSTOMERS:
         if await customers.find_by_id_number(id_number) is None:
             bank = await Bank.get(code=bank_code)

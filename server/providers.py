@@ -11,20 +11,26 @@ from dataclasses import dataclass
 
 from channels.ports import MiniProgram
 from infra.settings import Settings, SettingsError
+from infra.cache import RedisCache
+from integrations import data_sandbox
 from integrations.identity_sandbox import SandboxIdentityVerifier
 from integrations.wechat import WeChatpyMiniProgram
 from lending_core.customers.ports import IdentityVerifier
+from lending_core.datasources.gather import DataSources
 
 
 @dataclass(frozen=True)
 class Providers:
     mini_program: MiniProgram
     identity_verifier: IdentityVerifier
+    data_sources: DataSources
 
 
 def build_providers(settings: Settings, redis) -> Providers:
     if settings.providers == "real":
-        raise SettingsError("no production client exists yet for: real-name verification (see README, 'Outside parties')")
+        raise SettingsError(
+            "no production client exists yet for: real-name verification, the data sources (see README, 'Outside parties')"
+        )
     return Providers(
         mini_program=WeChatpyMiniProgram(
             appid=settings.wechat_appid,
@@ -35,4 +41,17 @@ def build_providers(settings: Settings, redis) -> Providers:
             key_prefix=settings.redis_key_prefix,
         ),
         identity_verifier=SandboxIdentityVerifier(),
+        data_sources=DataSources(
+            credit_bureau=data_sandbox.SandboxCreditBureau(),
+            tax=data_sandbox.SandboxTaxBureau(),
+            court=data_sandbox.SandboxCourts(),
+            social_security=data_sandbox.SandboxSocialSecurity(),
+            provident_fund=data_sandbox.SandboxProvidentFund(),
+            property=data_sandbox.SandboxPropertyRegistry(),
+            bank=data_sandbox.SandboxBankData(),
+            local=data_sandbox.SandboxLocalData(),
+            cache=RedisCache(redis, settings.redis_key_prefix),
+            timeout_seconds=settings.data_source_timeout_seconds,
+            cache_ttl_seconds=settings.data_cache_seconds,
+        ),
     )

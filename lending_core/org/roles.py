@@ -33,6 +33,14 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "pii.unmask": frozenset({Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.ASSOCIATION_ADMIN}),
     "changes.propose": _ALL_STAFF,
     "audit.read": frozenset({Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    # Association product managers run the catalogue; a bank admin proposes the bank's own products.
+    "products.manage": frozenset({Role.ASSOCIATION_PRODUCT_MANAGER, Role.BANK_ADMIN}),
+    "applications.review": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER}),
+    # Approving above the model's limit is senior reviewers' authority.
+    "applications.review_above_model": frozenset({Role.SENIOR_REVIEWER}),
+    "secondary_marketing.read": frozenset({Role.ACCOUNT_MANAGER, Role.MARKETER, Role.BANK_ADMIN}),
+    "lists.read": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "lists.manage": frozenset({Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
 }
 
 

@@ -1,0 +1,265 @@
+"""Quotes, applications and the manual-review queue.
+
+A quote runs the whole decision on what the bank may look at without a credit-bureau pull (a
+pull leaves an inquiry that rules penalise); only a submitted application, under consent, pulls
+the bureau. Exposure caps, cooling-off and live-application caps count across all member banks,
+so a declined applicant cannot shop the next bank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tortoise.transactions import in_transaction
+
+from infra import audit, clock, outbox
+from infra.actors import Actor
+from infra.identity_numbers import age_on, gender_of
+from infra.money import to_fen
+from infra.transitions import TransitionTable
+from lending_core import access
+from lending_core.applications.errors import (
+    AboveModelLimit,
+    ConsentsMissing,
+    CoolingOff,
+    RealNameRequired,
+    ReviewerIsReferrer,
+    TooManyLiveApplications,
+)
+from lending_core.applications.models import Application
+from lending_core.customers import service as customers
+from lending_core.customers.models import BankRelationship, Consent, Customer, CustomerIdentity
+from lending_core.decisions.engine import APPROVED, MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, decide
+from lending_core.datasources.gather import DataSources, gather
+from lending_core.org.models import Bank
+from lending_core.products import regulation
+from lending_core.products import service as products
+from lending_core.products.errors import RequestOutOfBounds
+from lending_core.products.service import Offer
+from lending_core.risk_lists import service as risk_lists
+
+DECIDED_TOPIC = "lending.application_decided"
+LIVE = ("manual_review", "approved")
+
+STATUS = TransitionTable(
+    "application",
+    {
+        ("decide_approved", "submitted"): "approved",
+        ("decide_rejected", "submitted"): "rejected",
+        ("decide_manual_review", "submitted"): "manual_review",
+        ("approve", "manual_review"): "approved",
+        ("reject", "manual_review"): "rejected",
+        ("withdraw", "manual_review"): "withdrawn",
+        ("withdraw", "approved"): "withdrawn",
+        # Contracts take an approved application on (Contracts and servicing).
+        ("contract", "approved"): "contracted",
+    },
+)
+
+
+@dataclass(frozen=True)
+class Quote:
+    offer: Offer
+    request: LoanRequest
+    decision: Decision
+
+
+def _check_request(offer: Offer, request: LoanRequest) -> None:
+    d, problems = offer.definition, []
+    ceiling = min(d.amount_yuan.max, offer.params.amount_max_yuan)
+    if not d.amount_yuan.min <= request.amount_yuan <= ceiling:
+        problems.append({"field": "amount_yuan", "min": d.amount_yuan.min, "max": ceiling})
+    if not d.term_months.min <= request.term_months <= d.term_months.max:
+        problems.append({"field": "term_months", "min": d.term_months.min, "max": d.term_months.max})
+    if request.repayment_method not in d.repayment_methods:
+        problems.append({"field": "repayment_method", "allowed": list(d.repayment_methods)})
+    elif request.repayment_method == "bullet" and request.term_months > regulation.BULLET_MAX_MONTHS:
+        problems.append({"field": "term_months", "max": regulation.BULLET_MAX_MONTHS, "why": "bullet repayment is for one year at most"})
+    if problems:
+        raise RequestOutOfBounds(details=problems)
+
+
+async def _consented(customer: Customer, bank_id: int, purposes: tuple[str, ...]) -> None:
+    given = set(
+        await Consent.filter(customer_id=customer.id, bank_id=bank_id, revoked_at=None, purpose__in=list(purposes)).values_list("purpose", flat=True)
+    )
+    missing = sorted(set(purposes) - given)
+    if missing:
+        raise ConsentsMissing(details={"missing": missing})
+
+
+async def _evidence(
+    customer: Customer, bank: Bank, offer: Offer, sources: DataSources, needed: tuple[str, ...]
+) -> Evidence:
+    today = clock.business_date()
+    records, unavailable = await gather(sources, needed, id_number=customer.id_number, person_name=customer.name, bank_code=bank.code)
+    relationship = await BankRelationship.filter(customer_id=customer.id, bank_id=bank.id).first()
+    unionid = await CustomerIdentity.filter(customer_id=customer.id, kind=customers.WECHAT_UNIONID).values_list("value_hash", flat=True)
+    screening = await risk_lists.screen(
+        bank_id=bank.id,
+        id_number_hash=customer.id_number_hash,
+        phone_hash=customer.phone_hash,
+        unionid_hash=unionid[0] if unionid else None,
+        at=clock.now(),
+    )
+    used = sum(await Application.filter(customer_id=customer.id, status__in=list(LIVE), unsecured=True).values_list("limit_fen", flat=True))
+    return Evidence(
+        applicant={
+            "age": age_on(customer.id_number, today),
+            "gender": gender_of(customer.id_number),
+            "is_bank_customer": bool(relationship and relationship.is_bank_customer),
+        },
+        sources=records,
+        unavailable=unavailable,
+        list_level=screening.level,
+        unsecured_headroom_fen=regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - used,
+    )
+
+
+async def _applicant(actor: Actor) -> tuple[Customer, Bank]:
+    customer = await customers.current(actor)
+    if customer.id_number is None:
+        raise RealNameRequired()
+    bank = await Bank.get(id=access.customer_bank(actor))
+    return customer, bank
+
+
+async def quote(actor: Actor, sources: DataSources, code: str, request: LoanRequest) -> Quote:
+    customer, bank = await _applicant(actor)
+    offer = await products.offer(code, bank.id, actor.channel)
+    _check_request(offer, request)
+    needed = tuple(s for s in offer.definition.data_sources if s != "credit_bureau")
+    await _consented(customer, bank.id, tuple(p for p in offer.definition.consents if p != "credit_bureau"))
+    evidence = await _evidence(customer, bank, offer, sources, needed)
+    lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
+    return Quote(offer, request, decide(offer.definition, offer.params, request, evidence, lpr_bps=lpr, indicative=True))
+
+
+async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
+    customer, bank = await _applicant(actor)
+    offer = await products.offer(code, bank.id, actor.channel)
+    _check_request(offer, request)
+    await _consented(customer, bank.id, offer.definition.consents)
+    await _check_history(customer, offer)
+    evidence = await _evidence(customer, bank, offer, sources, offer.definition.data_sources)
+    lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
+    decision = decide(offer.definition, offer.params, request, evidence, lpr_bps=lpr)
+    async with in_transaction():
+        application = await Application.create(
+            bank=bank,
+            customer=customer,
+            product=offer.product,
+            product_version=offer.version,
+            channel=actor.channel or "unknown",
+            amount_fen=to_fen(request.amount_yuan),
+            term_months=request.term_months,
+            repayment_method=request.repayment_method,
+            unsecured=offer.definition.unsecured,
+            status=STATUS.next("submitted", f"decide_{decision.outcome}"),
+            decision=decision.explain(),
+            limit_fen=decision.limit_fen,
+            rate_bps=decision.rate_bps,
+            customer_reasons=list(decision.customer_reasons),
+            referred_by_staff_id=referred_by_staff_id,
+            decided_at=clock.now(),
+        )
+        await audit.record(
+            actor,
+            "application.submit",
+            "application",
+            application.id,
+            bank_id=bank.id,
+            after={"product": offer.product.code, "version": offer.version, "status": application.status, "limit_fen": decision.limit_fen},
+        )
+        await _announce(application)
+    return application
+
+
+async def _check_history(customer: Customer, offer: Offer) -> None:
+    """Cooling-off and live applications count across every member bank."""
+    cooling = offer.definition.cooling_off_days
+    if cooling:
+        since = clock.now() - timedelta(days=cooling)
+        recent = await Application.filter(customer_id=customer.id, product_id=offer.product.id, status=REJECTED, decided_at__gte=since).order_by("-decided_at").first()
+        if recent:
+            raise CoolingOff(details={"apply_again_after": (recent.decided_at + timedelta(days=cooling)).date().isoformat()})
+    live = await Application.filter(customer_id=customer.id, status__in=list(LIVE)).count()
+    if live >= offer.definition.max_live_applications:
+        raise TooManyLiveApplications(details={"live": live})
+
+
+async def _announce(application: Application) -> None:
+    # Marketing advances referral funnels on it; channels tell the customer.
+    await outbox.enqueue(
+        DECIDED_TOPIC,
+        {
+            "application_id": application.id,
+            "customer_id": application.customer_id,
+            "bank_id": application.bank_id,
+            "status": application.status,
+            "channel": application.channel,
+        },
+        bank_id=application.bank_id,
+    )
+
+
+async def mine(actor: Actor, application_id: int) -> Application:
+    return await access.get_for_customer(Application, actor, application_id)
+
+
+def review_queue(actor: Actor):
+    return access.for_staff(Application, actor, permission="applications.review").filter(status=MANUAL_REVIEW)
+
+
+async def for_staff(actor: Actor, application_id: int) -> Application:
+    return await access.get_for_staff(Application, actor, application_id, permission="applications.review")
+
+
+async def review(actor: Actor, application_id: int, *, approve: bool, limit_yuan: int | None, note: str) -> Application:
+    """A reviewer's decision on a manual-review case: approve with a limit no higher than the
+    model's (senior reviewers may go higher, within the product), or reject with a reason."""
+    async with in_transaction():
+        found = await for_staff(actor, application_id)
+        application = await Application.filter(id=found.id).select_for_update().get()
+        if application.referred_by_staff_id == actor.id:
+            raise ReviewerIsReferrer()
+        before = {"status": application.status, "limit_fen": application.limit_fen}
+        application.status = STATUS.next(application.status, "approve" if approve else "reject")
+        if approve:
+            limit_fen = to_fen(limit_yuan) if limit_yuan is not None else application.limit_fen
+            model_limit = application.decision.get("limit_fen", 0)
+            if limit_fen > model_limit:
+                if not access.allows(actor, "applications.review_above_model"):
+                    raise AboveModelLimit()
+            version = await products.version_definition(application.product_id, application.product_version)
+            if limit_fen > version.amount_yuan.max * 100 or limit_fen < version.amount_yuan.min * 100:
+                raise RequestOutOfBounds(details=[{"field": "limit_yuan", "min": version.amount_yuan.min, "max": version.amount_yuan.max}])
+            application.limit_fen = limit_fen
+        else:
+            application.limit_fen = 0
+            application.customer_reasons = [note]
+        application.reviewed_by_id = int(actor.id)
+        application.review_note = note
+        application.decided_at = clock.now()
+        await application.save()
+        await audit.record(
+            actor,
+            "application.review",
+            "application",
+            application.id,
+            bank_id=application.bank_id,
+            before=before,
+            after={"status": application.status, "limit_fen": application.limit_fen, "note": note},
+        )
+        await _announce(application)
+    return application
+
+
+def declined(actor: Actor, *, branch_id: int | None = None):
+    """Secondary marketing (二次营销): declined applicants of the bank, with the reasons they
+    were given, for account managers to follow up."""
+    query = access.for_staff(Application, actor, permission="secondary_marketing.read").filter(status=REJECTED)
+    if branch_id is not None:
+        query = query.filter(customer__relationships__home_branch_id=branch_id, customer__relationships__bank_id=actor.bank_id)
+    return query

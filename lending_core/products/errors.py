@@ -1,0 +1,21 @@
+from infra.errors import Conflict, InvalidInput, NotFound
+
+
+class ProductNotFound(NotFound):
+    """No such product."""
+
+
+class ProductNotOffered(InvalidInput):
+    """This product is not offered at this bank or through this channel."""
+
+
+class RequestOutOfBounds(InvalidInput):
+    """The amount, term or repayment method is outside what the product allows."""
+
+
+class DefinitionRefused(InvalidInput):
+    """The product definition is invalid; details list every problem."""
+
+
+class VersionConflict(Conflict):
+    """This product already has a proposal waiting for approval."""

@@ -1,0 +1,200 @@
+"""Products: the catalogue, versions and publication (maker-checker), what a bank offers through
+which channel, its parameters, and the LPR."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from tortoise.transactions import in_transaction
+
+from infra import audit, clock
+from infra.actors import Actor
+from lending_core import access
+from lending_core.approvals import service as approvals
+from lending_core.approvals.models import ChangeRequest
+from lending_core.decisions.engine import Params
+from lending_core.products.definition import InvalidDefinition, ProductDefinition, parse
+from lending_core.products.errors import DefinitionRefused, ProductNotFound, ProductNotOffered, VersionConflict
+from lending_core.products.models import BankProductSetting, LprRate, Product, ProductVersion
+from lending_core.org.models import Bank
+
+CATALOGUE = Path(__file__).parent / "catalogue"
+ASSOCIATION = "association"
+# LPR as published by the National Interbank Funding Center (basis points), from 20 May 2025.
+SHIPPED_LPR = [("1y", 300, date(2025, 5, 20)), ("5y", 350, date(2025, 5, 20))]
+
+
+@dataclass(frozen=True)
+class Offer:
+    product: Product
+    version: int
+    definition: ProductDefinition
+    params: Params
+
+
+# Parsed definitions by (code, version): a published version never changes, so this is safe
+# to keep for the life of the process (parsing compiles every expression).
+_parsed: dict[tuple[str, int], ProductDefinition] = {}
+
+
+def definition_of(code: str, version: int, raw: dict) -> ProductDefinition:
+    key = (code, version)
+    if key not in _parsed:
+        _parsed[key] = parse(raw, source=f"{code} v{version}")
+    return _parsed[key]
+
+
+def read_catalogue_file(path: Path) -> ProductDefinition:
+    with path.open("rb") as handle:
+        return parse(tomllib.load(handle), source=path.name)
+
+
+async def import_catalogue(actor: Actor, *, directory: Path = CATALOGUE) -> int:
+    """Load each shipped definition as version 1 of its product, if the product is new."""
+    created = 0
+    for path in sorted(directory.glob("*.toml")):
+        definition = read_catalogue_file(path)
+        if await Product.filter(code=definition.code).exists():
+            continue
+        owner = None if definition.owner == ASSOCIATION else await Bank.get(code=definition.owner)
+        async with in_transaction():
+            product = await Product.create(code=definition.code, owner_bank=owner, family=definition.family, published_version=1)
+            await ProductVersion.create(
+                product=product, version=1, definition=dict(definition.raw), status="published", created_by=actor.label, published_at=clock.now()
+            )
+            await audit.record(actor, "product.import", "product", product.id, bank_id=owner.id if owner else None, after={"code": definition.code})
+        created += 1
+    return created
+
+
+async def seed_lpr() -> None:
+    for term, bps, effective in SHIPPED_LPR:
+        await LprRate.get_or_create(term=term, effective_from=effective, defaults={"bps": bps})
+
+
+async def lpr_bps(term: str, on: date) -> int:
+    rate = await LprRate.filter(term=term, effective_from__lte=on).order_by("-effective_from").first()
+    if rate is None:
+        raise LookupError(f"no LPR for {term} on {on}")
+    return rate.bps
+
+
+async def _published(product: Product) -> tuple[int, ProductDefinition]:
+    return product.published_version, await version_definition(product.id, product.published_version, code=product.code)
+
+
+async def version_definition(product_id: int, version: int, *, code: str | None = None) -> ProductDefinition:
+    """One version's definition; parsed once per process (versions never change)."""
+    if code is not None and (code, version) in _parsed:
+        return _parsed[(code, version)]
+    row = await ProductVersion.filter(product_id=product_id, version=version).select_related("product").get()
+    return definition_of(row.product.code, version, row.definition)
+
+
+async def _params(bank_id: int, product: Product, definition: ProductDefinition) -> Params | None:
+    """The product's parameters at this bank, or None if the bank does not offer it."""
+    setting = await BankProductSetting.filter(bank_id=bank_id, product_id=product.id).first()
+    if setting is not None and not setting.offered:
+        return None
+    overrides = setting.params if setting else {}
+    return Params(
+        amount_max_yuan=min(overrides.get("amount_max", definition.amount_yuan.max), definition.amount_yuan.max),
+        rate_floor_bps=overrides.get("rate_floor_bps", definition.pricing.floor_bps),
+        spread_adjust_bps=overrides.get("spread_adjust_bps", 0),
+        restrict_list_cap_yuan=overrides.get("restrict_list_cap", definition.restrict_list_cap_yuan),
+    )
+
+
+async def offers(bank_id: int, channel: str | None) -> list[Offer]:
+    """What this bank offers through this channel: province-wide products and its own."""
+    found = []
+    for product in await Product.filter(published_version__not_isnull=True).order_by("code"):
+        if product.owner_bank_id not in (None, bank_id):
+            continue
+        version, definition = await _published(product)
+        if channel is not None and channel not in definition.channels:
+            continue
+        params = await _params(bank_id, product, definition)
+        if params is not None:
+            found.append(Offer(product, version, definition, params))
+    return found
+
+
+async def offer(code: str, bank_id: int, channel: str | None) -> Offer:
+    product = await Product.filter(code=code.upper()).first()
+    if product is None or product.published_version is None:
+        raise ProductNotFound()
+    if product.owner_bank_id not in (None, bank_id):
+        raise ProductNotOffered("this product is one bank's own and not offered at yours")
+    version, definition = await _published(product)
+    if channel is not None and channel not in definition.channels:
+        raise ProductNotOffered(f"this product is not offered through {channel}", details={"channels": list(definition.channels)})
+    params = await _params(bank_id, product, definition)
+    if params is None:
+        raise ProductNotOffered("your bank does not offer this product")
+    return Offer(product, version, definition, params)
+
+
+def validate(raw: dict, *, source: str = "proposal") -> ProductDefinition:
+    try:
+        return parse(raw, source=source)
+    except InvalidDefinition as exc:
+        raise DefinitionRefused(str(exc), details={"problems": exc.problems}) from None
+
+
+async def propose_version(actor: Actor, raw: dict, note: str) -> tuple[ProductVersion, ChangeRequest]:
+    """A new version of a product (or a new product), published when a second person approves."""
+    access.require(actor, "products.manage")
+    definition = validate(raw)
+    owner = None if definition.owner == ASSOCIATION else await Bank.filter(code=definition.owner).first()
+    if definition.owner != ASSOCIATION and owner is None:
+        raise DefinitionRefused("owner names no member bank", details={"problems": ["owner: unknown bank code"]})
+    access.check_bank_visible(actor, owner.id if owner else None)
+    async with in_transaction():
+        product = await Product.filter(code=definition.code).first()
+        if product is None:
+            product = await Product.create(code=definition.code, owner_bank=owner, family=definition.family)
+        if await ProductVersion.filter(product_id=product.id, status="proposed").exists():
+            raise VersionConflict()
+        latest = await ProductVersion.filter(product_id=product.id).order_by("-version").first()
+        version = await ProductVersion.create(
+            product=product, version=(latest.version + 1) if latest else 1, definition=raw, note=note, created_by=actor.label
+        )
+        change = await approvals.propose(
+            actor,
+            "product.publish",
+            bank_id=owner.id if owner else None,
+            target_type="product_version",
+            target_id=version.id,
+            payload={"code": definition.code, "version": version.version},
+            reason=note,
+        )
+    return version, change
+
+
+async def _publish(change: ChangeRequest, checker: Actor) -> None:
+    version = await ProductVersion.filter(id=int(change.target_id)).select_related("product").get()
+    product = version.product
+    await ProductVersion.filter(product_id=product.id, status="published").update(status="retired")
+    version.status, version.published_at = "published", clock.now()
+    await version.save(update_fields=["status", "published_at"])
+    await Product.filter(id=product.id).update(published_version=version.version)
+    await audit.record(
+        checker, "product.publish", "product", product.id, bank_id=product.owner_bank_id, after={"code": product.code, "version": version.version}
+    )
+
+
+approvals.register(
+    approvals.ChangeKind(name="product.publish", propose_permission="products.manage", approve_permission="products.manage", apply=_publish)
+)
+
+
+async def versions(actor: Actor, code: str) -> tuple[Product, list[ProductVersion]]:
+    access.require(actor, "org.read")
+    product = await Product.filter(code=code.upper()).first()
+    if product is None or (product.owner_bank_id is not None and not actor.is_association and product.owner_bank_id != actor.bank_id):
+        raise ProductNotFound()
+    return product, await ProductVersion.filter(product_id=product.id).order_by("version")
