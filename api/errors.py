@@ -21,7 +21,9 @@ from infra import errors, idempotency, identity_numbers
 from infra.logs import request_id_var
 from infra.rate_limit import RateLimited
 from lending_core.access import BankNotChosen
+from lending_core.applications import errors as application_errors
 from lending_core.customers import errors as customer_errors
+from lending_core.products import errors as product_errors
 from lending_core.customers.ports import VerificationUnavailable
 from lending_core.approvals.service import SelfApproval, UnknownChangeKind
 from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
@@ -99,6 +101,18 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     open_platform.ScopeMissing: (403, "SCOPE_MISSING"),
     open_platform.ConsentMissing: (422, "CONSENT_MISSING"),
     RateLimited: (429, "RATE_LIMITED"),
+    # Products and applications.
+    product_errors.ProductNotFound: (404, "PRODUCT_NOT_FOUND"),
+    product_errors.ProductNotOffered: (422, "PRODUCT_NOT_OFFERED"),
+    product_errors.RequestOutOfBounds: (422, "REQUEST_OUT_OF_BOUNDS"),
+    product_errors.DefinitionRefused: (422, "DEFINITION_REFUSED"),
+    product_errors.VersionConflict: (409, "VERSION_CONFLICT"),
+    application_errors.RealNameRequired: (409, "REAL_NAME_REQUIRED"),
+    application_errors.ConsentsMissing: (422, "CONSENTS_MISSING"),
+    application_errors.CoolingOff: (409, "COOLING_OFF"),
+    application_errors.TooManyLiveApplications: (409, "TOO_MANY_LIVE_APPLICATIONS"),
+    application_errors.ReviewerIsReferrer: (403, "REVIEWER_IS_REFERRER"),
+    application_errors.AboveModelLimit: (403, "ABOVE_MODEL_LIMIT"),
     # Black and grey lists.
     list_errors.UnknownListLevel: (422, "UNKNOWN_LIST_LEVEL"),
     list_errors.MatchKeyRequired: (422, "MATCH_KEY_REQUIRED"),

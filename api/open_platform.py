@@ -11,7 +11,7 @@ from sanic_ext.extensions.openapi import openapi
 from api import presenters
 from api.pagination import PageQuery, page
 from api.signed import signed
-from api.validation import Body, json_body, query_params
+from api.validation import Body, Query, json_body, query_params
 from channels import open_platform
 
 bp = Blueprint("open_platform", url_prefix="/api/v1/open")
@@ -31,6 +31,20 @@ async def _admit(request: Request, scope: str):
     settings = request.app.ctx.settings
     await open_platform.admit(request.ctx.principal, scope, request.app.ctx.redis, settings.redis_key_prefix)
     return request.ctx.principal
+
+
+class ProductsQuery(Query):
+    bank_code: str = Field(min_length=1, max_length=32)
+
+
+@bp.get("/products")
+@openapi.summary("Products a member bank offers to applicants from partner platforms")
+@signed(open_platform.load_partner)
+@query_params(ProductsQuery)
+async def list_products(request: Request, query: ProductsQuery):
+    await _admit(request, "products:read")
+    offers = await open_platform.products(query.bank_code)
+    return response.json({"items": [presenters.offer_summary(o) for o in offers]})
 
 
 @bp.post("/applicants")

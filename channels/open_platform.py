@@ -20,6 +20,7 @@ from lending_core.customers import service as customers
 from lending_core.customers.consents import CURRENT as CONSENT_TEXTS
 from lending_core.customers.models import Consent
 from lending_core.org.models import Bank
+from lending_core.products import service as product_service
 
 SCOPES = ("products:read", "applicants:write", "referrals:read")
 # Consents a handover must carry: the person agreed, on the partner's platform, to these texts.
@@ -121,6 +122,13 @@ async def hand_over(
         # The same handover arrived twice at once: the first one stands.
         return await Referral.get(partner_id=partner.id, external_ref=external_ref), False
     return referral, True
+
+
+async def products(bank_code: str) -> list:
+    bank = await Bank.filter(code=bank_code, is_active=True).first()
+    if bank is None:
+        raise NotFound("no such bank")
+    return await product_service.offers(bank.id, GOV_PLATFORM)
 
 
 async def referral(partner: Partner, referral_id: int) -> Referral:

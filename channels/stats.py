@@ -1,5 +1,5 @@
-"""Per-channel figures for staff: sign-ins and new customers by the door they came through.
-(Applications and approvals per channel join these once applications exist.)"""
+"""Per-channel figures for staff: sign-ins, new customers, applications and approvals by the
+door they came through."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tortoise.functions import Count
 from channels.models import AuthSession
 from infra.actors import Actor
 from lending_core import access
+from lending_core.applications.models import Application
 from lending_core.customers.models import BankRelationship
 
 
@@ -20,9 +21,17 @@ async def channel_counts(actor: Actor, *, since: datetime, until: datetime) -> d
     if not actor.is_association:
         sign_ins = sign_ins.filter(bank_id=actor.bank_id)
         arrivals = arrivals.filter(bank_id=actor.bank_id)
+    applied = Application.filter(created_at__gte=since, created_at__lt=until)
+    if not actor.is_association:
+        applied = applied.filter(bank_id=actor.bank_id)
+    approved = applied.filter(status__in=["approved", "contracted"])
     figures: dict[str, dict[str, int]] = {}
-    for row in await sign_ins.annotate(n=Count("id")).group_by("channel").values("channel", "n"):
-        figures.setdefault(row["channel"], {"sign_ins": 0, "new_customers": 0})["sign_ins"] = row["n"]
-    for row in await arrivals.annotate(n=Count("id")).group_by("first_channel").values("first_channel", "n"):
-        figures.setdefault(row["first_channel"], {"sign_ins": 0, "new_customers": 0})["new_customers"] = row["n"]
+    for name, query, field in (
+        ("sign_ins", sign_ins, "channel"),
+        ("new_customers", arrivals, "first_channel"),
+        ("applications", applied, "channel"),
+        ("approvals", approved, "channel"),
+    ):
+        for row in await query.annotate(n=Count("id")).group_by(field).values(field, "n"):
+            figures.setdefault(row[field], dict.fromkeys(("sign_ins", "new_customers", "applications", "approvals"), 0))[name] = row["n"]
     return figures

@@ -115,7 +115,7 @@ class _Answers:
     local: LocalRecord
 
 
-_NO_TAX = TaxRecord(False, "none", "", 0, 0, 0, 0, None)
+_NO_TAX = TaxRecord(False, "none", "", 0, 0, 0, 0, None, False)
 _CLEAN_COURT = CourtRecord(0, 0, False, 0)
 _NO_SOCIAL_SECURITY = SocialSecurityRecord(0, 0, 0, "none")
 _NO_FUND = ProvidentFundRecord(0, 0, 0, 0, "none")
@@ -172,7 +172,7 @@ def _income_tax(job: _Job) -> TaxRecord:
     """A salaried person's income tax, withheld by the employer: no business revenue, no grade."""
     months = min(job.social_security.continuous_months, 24)
     return TaxRecord(True, "individual", "", months, job.annual_tax_fen, 0,
-                     job.social_security.contribution_months, None)
+                     job.social_security.contribution_months, None, False)
 
 
 def _credit(d: _Draw, *, overdue_months: tuple[int, int] = (0, 0), longest_run: tuple[int, int] = (0, 0),
@@ -228,12 +228,13 @@ def _unified_social_credit_code(d: _Draw, entity_type: str) -> str:
 
 
 def _business_tax(d: _Draw, kind: str, grades: str, revenue_yuan: tuple[int, int],
-                  tax_per_mille: tuple[int, int], registered_months: tuple[int, int]) -> TaxRecord:
+                  tax_per_mille: tuple[int, int], registered_months: tuple[int, int], *,
+                  high_tech: bool = False) -> TaxRecord:
     revenue = d.yuan("revenue", *revenue_yuan, step=10_000)
     return TaxRecord(True, kind, d.choice("tax_grade", grades), 24,
                      revenue * d.between("tax_per_mille", *tax_per_mille) // 1000, revenue,
                      d.between("registered_months", *registered_months),
-                     _unified_social_credit_code(d, "2" if kind == "sole_proprietor" else "1"))
+                     _unified_social_credit_code(d, "2" if kind == "sole_proprietor" else "1"), high_tech)
 
 
 def _homes(d: _Draw, count: int, value_yuan: tuple[int, int], mortgaged: int) -> PropertyRecord:
@@ -312,10 +313,10 @@ def _home_owner(d: _Draw) -> _Answers:
 
 
 def _firm_owner(d: _Draw, revenue_yuan: tuple[int, int], tax_per_mille: tuple[int, int], registered_months: tuple[int, int],
-                base_yuan: tuple[int, int], deposits_yuan: tuple[int, int]) -> _Answers:
+                base_yuan: tuple[int, int], deposits_yuan: tuple[int, int], *, high_tech: bool = False) -> _Answers:
     job = _job(d, "private", (48, 180), base_yuan, fund=True)
     return _answers(
-        d, job=job, tax=_business_tax(d, "small_firm", "A", revenue_yuan, tax_per_mille, registered_months),
+        d, job=job, tax=_business_tax(d, "small_firm", "A", revenue_yuan, tax_per_mille, registered_months, high_tech=high_tech),
         credit=_credit(d, inquiries_3m=(1, 3), debt_yuan=(0, 200_000)),
         property=_homes(d, d.between("homes", 1, 2), (1_500_000, 5_000_000), 0),
         bank=_payroll_customer(d, job, deposits_yuan, loans_yuan=(0, 1_000_000)),
@@ -327,8 +328,9 @@ def _small_firm(d: _Draw) -> _Answers:
 
 
 def _high_tech_firm(d: _Draw) -> _Answers:
-    # No "high-tech certified" field in TaxRecord: grade A, small_firm and ≥ 36 months registered stand for it.
-    return _firm_owner(d, (10_000_000, 50_000_000), (15, 30), (36, 180), (12_000, 25_000), (500_000, 5_000_000))
+    # Certified high-tech enterprise: the tax bureau knows it from the 15% enterprise income tax rate.
+    return _firm_owner(d, (10_000_000, 50_000_000), (15, 30), (36, 180), (12_000, 25_000), (500_000, 5_000_000),
+                       high_tech=True)
 
 
 def _farmer(d: _Draw) -> _Answers:
@@ -398,7 +400,8 @@ PERSONAS: tuple[Persona, ...] = (
             "business loan approval (税企通)", _small_firm),
     Persona("farmer", 851, 899, "registered farmer, 5-60 mu contracted land, 3-10 subsidy years, village rating "
             "AAA/AA/A; no employee social security", "county bank's local product (京银E贷)", _farmer),
-    Persona("high_tech_firm", 900, 949, "small firm, grade A, revenue ¥10-50m, registered ≥ 36 months",
+    Persona("high_tech_firm", 900, 949, "certified high-tech small firm (15% tax rate), grade A, revenue ¥10-50m, "
+            "registered ≥ 36 months",
             "subsidised high-tech loan (高新技术贴息贷款)", _high_tech_firm),
     Persona("over_indebted", 950, 969, "no overdues but debt ¥300-800k, repayments 70-95% of net pay, cards 90-120% used",
             "decline: debt-to-income too high", _over_indebted),

@@ -4,6 +4,7 @@
   demo      load the demo data (idempotent)
   serve     serve the API (one worker by default; WORKERS=n for more, PostgreSQL only)
   relay     run the outbox relay as its own worker process
+  simulate  run a product definition (and a challenger) over a CSV of applicant profiles
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 
 from infra.settings import Settings
 
@@ -25,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve")
     serve.add_argument("--workers", type=int, default=1)
     sub.add_parser("relay")
+    simulate = sub.add_parser("simulate")
+    simulate.add_argument("champion", type=Path, help="a product definition file, e.g. lending_core/products/catalogue/SHUIYITONG.toml")
+    simulate.add_argument("--challenger", type=Path, help="another definition to compare with")
+    simulate.add_argument("--csv", type=Path, default=None, help="applicant profiles (default: the shipped sample)")
+    simulate.add_argument("--bank", default="HZRCB", help="the bank whose own data the sandbox answers for")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
 
@@ -42,7 +49,22 @@ def main(argv: list[str] | None = None) -> int:
         _serve(settings, args.workers)
     elif args.command == "relay":
         asyncio.run(_relay(settings))
+    elif args.command == "simulate":
+        print(asyncio.run(_simulate(settings, args)))
     return 0
+
+
+async def _simulate(settings: Settings, args) -> str:
+    from dataclasses import replace
+
+    from server import simulate
+    from server.app import configure_pii
+    from server.providers import build_providers
+
+    configure_pii(settings)
+    # Simulation asks the data sources fresh each time: no cache, no Redis needed.
+    sources = replace(build_providers(settings, redis=None).data_sources, cache=None)
+    return await simulate.run(args.champion, args.challenger, args.csv or simulate.SAMPLE, sources, bank_code=args.bank)
 
 
 async def _load_demo(settings: Settings) -> dict:

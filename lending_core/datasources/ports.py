@@ -52,6 +52,7 @@ class TaxRecord:
     annual_revenue_fen: int
     registered_months: int
     unified_social_credit_code: str | None
+    high_tech_enterprise: bool  # taxed at the 15% rate of a certified high-tech enterprise
 
 
 @dataclass(frozen=True)

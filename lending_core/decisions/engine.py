@@ -199,7 +199,7 @@ def decide(
         score_parts=tuple(parts),
         limit_fen=0 if outcome == REJECTED else limit_fen,
         limit_steps=tuple(limit_steps),
-        rate_bps=rate_bps,
+        rate_bps=0 if outcome == REJECTED else rate_bps,
         rate_steps=tuple(rate_steps),
         customer_reasons=tuple(dict.fromkeys(customer_reasons)),
         review_reasons=tuple(review_reasons),

@@ -126,6 +126,9 @@ async def test_firm_owners_have_grade_a_small_firms(label, least_revenue_yuan):
         assert (tax.taxpayer_kind, tax.credit_grade, tax.months_paid_24m) == ("small_firm", "A", 24)
         assert tax.annual_revenue_fen >= yuan(least_revenue_yuan) and tax.unified_social_credit_code[:2] == "91"
         assert tax.registered_months >= 36
+        assert tax.high_tech_enterprise == (label == "high_tech_firm")
+    for sequence in (58, 123, 218, 305, 606, 733, 861):
+        assert not (await ask(sandbox.SandboxTaxBureau, id_of(sequence))).high_tech_enterprise
 
 
 async def test_farmer_is_registered_with_land_and_a_village_rating():
