@@ -26,7 +26,13 @@ MODEL_MODULES = [
 ]
 
 
+# asyncpg's pool defaults to 5 connections, too few for one worker serving dozens of requests.
+POSTGRES_POOL = "minsize=2&maxsize=20"
+
+
 def tortoise_config(database_url: str) -> dict:
+    if database_url.startswith("postgres") and "maxsize=" not in database_url:
+        database_url += ("&" if "?" in database_url else "?") + POSTGRES_POOL
     return {
         "connections": {"default": database_url},
         "apps": {

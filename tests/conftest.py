@@ -86,7 +86,10 @@ def _tables() -> list[str]:
 
 @pytest_asyncio.fixture
 async def db(schema: Settings):
-    """An empty database for this test."""
+    """An empty database for this test (and nothing the process kept from the last one)."""
+    from lending_core.products.service import forget_cached
+
+    forget_cached()
     connection = connections.get("default")
     tables = _tables()
     if schema.uses_embedded_database:

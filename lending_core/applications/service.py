@@ -30,7 +30,7 @@ from lending_core.applications.errors import (
 from lending_core.applications.models import Application
 from lending_core.customers import service as customers
 from lending_core.customers.models import BankRelationship, Consent, Customer, CustomerIdentity
-from lending_core.decisions.engine import APPROVED, MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, decide
+from lending_core.decisions.engine import MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, decide
 from lending_core.datasources.gather import DataSources, gather
 from lending_core.org.models import Bank
 from lending_core.products import regulation
@@ -89,62 +89,84 @@ async def _consented(customer: Customer, bank_id: int, purposes: tuple[str, ...]
         raise ConsentsMissing(details={"missing": missing})
 
 
-async def _evidence(
-    customer: Customer, bank: Bank, offer: Offer, sources: DataSources, needed: tuple[str, ...]
-) -> Evidence:
+@dataclass(frozen=True)
+class _Case:
+    """Everything the database says about one application, read in one go."""
+
+    customer: Customer
+    bank: Bank
+    offer: Offer
+    applicant: dict
+    list_level: str | None
+    unsecured_headroom_fen: int
+    lpr_bps: int
+
+
+async def _read_case(actor: Actor, code: str, request: LoanRequest, *, consents: str) -> _Case:
+    # One transaction, so every read shares one pooled connection (each separate checkout of a
+    # pooled connection costs a reset round trip).
+    async with in_transaction():
+        customer = await customers.current(actor)
+        if customer.id_number is None:
+            raise RealNameRequired()
+        bank = await Bank.get(id=access.customer_bank(actor))
+        offer = await products.offer(code, bank.id, actor.channel)
+        _check_request(offer, request)
+        purposes = offer.definition.consents if consents == "all" else tuple(p for p in offer.definition.consents if p != "credit_bureau")
+        await _consented(customer, bank.id, purposes)
+        if consents == "all":
+            await _check_history(customer, offer)
+        relationship = await BankRelationship.filter(customer_id=customer.id, bank_id=bank.id).first()
+        unionid = await CustomerIdentity.filter(customer_id=customer.id, kind=customers.WECHAT_UNIONID).values_list("value_hash", flat=True)
+        screening = await risk_lists.screen(
+            bank_id=bank.id,
+            id_number_hash=customer.id_number_hash,
+            phone_hash=customer.phone_hash,
+            unionid_hash=unionid[0] if unionid else None,
+            at=clock.now(),
+        )
+        used = sum(await Application.filter(customer_id=customer.id, status__in=list(LIVE), unsecured=True).values_list("limit_fen", flat=True))
+        lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
     today = clock.business_date()
-    records, unavailable = await gather(sources, needed, id_number=customer.id_number, person_name=customer.name, bank_code=bank.code)
-    relationship = await BankRelationship.filter(customer_id=customer.id, bank_id=bank.id).first()
-    unionid = await CustomerIdentity.filter(customer_id=customer.id, kind=customers.WECHAT_UNIONID).values_list("value_hash", flat=True)
-    screening = await risk_lists.screen(
-        bank_id=bank.id,
-        id_number_hash=customer.id_number_hash,
-        phone_hash=customer.phone_hash,
-        unionid_hash=unionid[0] if unionid else None,
-        at=clock.now(),
-    )
-    used = sum(await Application.filter(customer_id=customer.id, status__in=list(LIVE), unsecured=True).values_list("limit_fen", flat=True))
-    return Evidence(
+    return _Case(
+        customer=customer,
+        bank=bank,
+        offer=offer,
         applicant={
             "age": age_on(customer.id_number, today),
             "gender": gender_of(customer.id_number),
             "is_bank_customer": bool(relationship and relationship.is_bank_customer),
         },
-        sources=records,
-        unavailable=unavailable,
         list_level=screening.level,
         unsecured_headroom_fen=regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - used,
+        lpr_bps=lpr,
     )
 
 
-async def _applicant(actor: Actor) -> tuple[Customer, Bank]:
-    customer = await customers.current(actor)
-    if customer.id_number is None:
-        raise RealNameRequired()
-    bank = await Bank.get(id=access.customer_bank(actor))
-    return customer, bank
+async def _decide(case: _Case, sources: DataSources, needed: tuple[str, ...], request: LoanRequest, *, indicative: bool) -> Decision:
+    records, unavailable = await gather(
+        sources, needed, id_number=case.customer.id_number, person_name=case.customer.name, bank_code=case.bank.code
+    )
+    evidence = Evidence(
+        applicant=case.applicant,
+        sources=records,
+        unavailable=unavailable,
+        list_level=case.list_level,
+        unsecured_headroom_fen=case.unsecured_headroom_fen,
+    )
+    return decide(case.offer.definition, case.offer.params, request, evidence, lpr_bps=case.lpr_bps, indicative=indicative)
 
 
 async def quote(actor: Actor, sources: DataSources, code: str, request: LoanRequest) -> Quote:
-    customer, bank = await _applicant(actor)
-    offer = await products.offer(code, bank.id, actor.channel)
-    _check_request(offer, request)
-    needed = tuple(s for s in offer.definition.data_sources if s != "credit_bureau")
-    await _consented(customer, bank.id, tuple(p for p in offer.definition.consents if p != "credit_bureau"))
-    evidence = await _evidence(customer, bank, offer, sources, needed)
-    lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
-    return Quote(offer, request, decide(offer.definition, offer.params, request, evidence, lpr_bps=lpr, indicative=True))
+    case = await _read_case(actor, code, request, consents="without_bureau")
+    needed = tuple(s for s in case.offer.definition.data_sources if s != "credit_bureau")
+    return Quote(case.offer, request, await _decide(case, sources, needed, request, indicative=True))
 
 
 async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
-    customer, bank = await _applicant(actor)
-    offer = await products.offer(code, bank.id, actor.channel)
-    _check_request(offer, request)
-    await _consented(customer, bank.id, offer.definition.consents)
-    await _check_history(customer, offer)
-    evidence = await _evidence(customer, bank, offer, sources, offer.definition.data_sources)
-    lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
-    decision = decide(offer.definition, offer.params, request, evidence, lpr_bps=lpr)
+    case = await _read_case(actor, code, request, consents="all")
+    offer, customer, bank = case.offer, case.customer, case.bank
+    decision = await _decide(case, sources, offer.definition.data_sources, request, indicative=False)
     async with in_transaction():
         application = await Application.create(
             bank=bank,

@@ -118,11 +118,13 @@ def decide(
     lpr_bps: int,
     indicative: bool = False,
 ) -> Decision:
-    have = set(evidence.sources)
+    derived = _derived(evidence.sources)
+    # Figures derived from income exist only when some income source answered.
+    have = set(evidence.sources) | ({"derived"} if derived["monthly_income_fen"] > 0 else set())
     context = {
         "applicant": dict(evidence.applicant),
         "request": {"amount_yuan": request.amount_yuan, "term_months": request.term_months, "repayment_method": request.repayment_method},
-        "derived": _derived(evidence.sources),
+        "derived": derived,
         **{name: dict(record) for name, record in evidence.sources.items()},
     }
     customer_reasons: list[str] = []

@@ -172,7 +172,7 @@ def parse(raw: Mapping[str, Any], *, source: str) -> ProductDefinition:
             cooling_off_days=reader.whole("policy.cooling_off_days"),
             max_live_applications=reader.whole("policy.max_live_applications", minimum=1),
             restrict_list_cap_yuan=reader.whole("policy.restrict_list_cap_yuan"),
-            unsecured=bool(reader.get("policy.unsecured", True)),
+            unsecured=reader.flag("policy.unsecured"),
             admission=tuple(reader.admission(data_sources)),
             score_base=reader.whole("scorecard.base"),
             attributes=tuple(reader.attributes(data_sources)),
@@ -232,6 +232,14 @@ class _Reader:
             return minimum
         return value
 
+    def flag(self, path: str) -> bool:
+        value = self.get(path)
+        if not isinstance(value, bool):
+            if value is not None:
+                self.fail(path, "must be true or false")
+            return True
+        return value
+
     def choice(self, path: str, allowed: tuple[str, ...]) -> str:
         value = self.get(path)
         if value not in allowed:
@@ -266,8 +274,8 @@ class _Reader:
         if error:
             self.fail(where, f"expression {text!r} does not parse: {error.get('source', error)}")
             return Expression("false", zen.compile_expression("false")), ()
-        needs = tuple(sorted({root for root in SOURCES if f"{root}." in text}))
-        missing = [n for n in needs if n not in data_sources]
+        needs = tuple(sorted({root for root in (*SOURCES, "derived") if f"{root}." in text}))
+        missing = [n for n in needs if n != "derived" and n not in data_sources]
         if missing:
             self.fail(where, f"reads {', '.join(missing)} but data_sources does not list it")
         return Expression(text, zen.compile_expression(text)), needs
@@ -408,3 +416,10 @@ def _check_consistency(d: ProductDefinition, problems: list[str]) -> None:
         problems.append("data_sources: a property-mortgage product needs the property registry")
     if d.restrict_list_cap_yuan > d.amount_yuan.max:
         problems.append("policy.restrict_list_cap_yuan: above the product's maximum amount")
+    if d.unsecured == (d.collateral != "none"):
+        problems.append("policy.unsecured: must be true exactly when collateral is none")
+    bounds = d.overridable
+    if "amount_max" in bounds and not (d.amount_yuan.min <= bounds["amount_max"].min and bounds["amount_max"].max <= d.amount_yuan.max):
+        problems.append("overridable.amount_max: must lie within amount_yuan")
+    if "rate_floor_bps" in bounds and not (d.pricing.floor_bps <= bounds["rate_floor_bps"].min and bounds["rate_floor_bps"].max <= d.pricing.cap_bps):
+        problems.append("overridable.rate_floor_bps: must lie between pricing.floor_bps and cap_bps")

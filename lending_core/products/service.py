@@ -3,6 +3,7 @@ which channel, its parameters, and the LPR."""
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -32,12 +33,24 @@ class Offer:
     product: Product
     version: int
     definition: ProductDefinition
-    params: Params
+    params: Params | None  # None: the bank does not offer it
 
 
 # Parsed definitions by (code, version): a published version never changes, so this is safe
 # to keep for the life of the process (parsing compiles every expression).
 _parsed: dict[tuple[str, int], ProductDefinition] = {}
+# What a bank offers changes rarely and is read on every quote: kept for a few seconds per
+# process. Publishing clears it here at once; other workers see a new version within OFFER_TTL.
+OFFER_TTL_SECONDS = 5.0
+LPR_TTL_SECONDS = 60.0
+_offers: dict[tuple[str, int], tuple[float, "Offer | None"]] = {}
+_lpr: dict[str, tuple[float, list[tuple[date, int]]]] = {}
+
+
+def forget_cached() -> None:
+    """Drop what this process keeps of offers and the LPR (after publishing, or a fresh database)."""
+    _offers.clear()
+    _lpr.clear()
 
 
 def definition_of(code: str, version: int, raw: dict) -> ProductDefinition:
@@ -76,10 +89,14 @@ async def seed_lpr() -> None:
 
 
 async def lpr_bps(term: str, on: date) -> int:
-    rate = await LprRate.filter(term=term, effective_from__lte=on).order_by("-effective_from").first()
-    if rate is None:
-        raise LookupError(f"no LPR for {term} on {on}")
-    return rate.bps
+    cached = _lpr.get(term)
+    if cached is None or cached[0] < time.monotonic():
+        rates = await LprRate.filter(term=term).order_by("-effective_from").values_list("effective_from", "bps")
+        cached = _lpr[term] = (time.monotonic() + LPR_TTL_SECONDS, list(rates))
+    for effective_from, bps in cached[1]:
+        if effective_from <= on:
+            return bps
+    raise LookupError(f"no LPR for {term} on {on}")
 
 
 async def _published(product: Product) -> tuple[int, ProductDefinition]:
@@ -124,18 +141,28 @@ async def offers(bank_id: int, channel: str | None) -> list[Offer]:
 
 
 async def offer(code: str, bank_id: int, channel: str | None) -> Offer:
+    key = (code.upper(), bank_id)
+    cached = _offers.get(key)
+    if cached is None or cached[0] < time.monotonic():
+        cached = _offers[key] = (time.monotonic() + OFFER_TTL_SECONDS, await _load_offer(code, bank_id))
+    found = cached[1]
+    if found is None:
+        raise ProductNotFound()
+    if found.product.owner_bank_id not in (None, bank_id):
+        raise ProductNotOffered("this product is one bank's own and not offered at yours")
+    if found.params is None:
+        raise ProductNotOffered("your bank does not offer this product")
+    if channel is not None and channel not in found.definition.channels:
+        raise ProductNotOffered(f"this product is not offered through {channel}", details={"channels": list(found.definition.channels)})
+    return found
+
+
+async def _load_offer(code: str, bank_id: int) -> Offer | None:
     product = await Product.filter(code=code.upper()).first()
     if product is None or product.published_version is None:
-        raise ProductNotFound()
-    if product.owner_bank_id not in (None, bank_id):
-        raise ProductNotOffered("this product is one bank's own and not offered at yours")
+        return None
     version, definition = await _published(product)
-    if channel is not None and channel not in definition.channels:
-        raise ProductNotOffered(f"this product is not offered through {channel}", details={"channels": list(definition.channels)})
-    params = await _params(bank_id, product, definition)
-    if params is None:
-        raise ProductNotOffered("your bank does not offer this product")
-    return Offer(product, version, definition, params)
+    return Offer(product, version, definition, await _params(bank_id, product, definition))
 
 
 def validate(raw: dict, *, source: str = "proposal") -> ProductDefinition:
@@ -182,6 +209,7 @@ async def _publish(change: ChangeRequest, checker: Actor) -> None:
     version.status, version.published_at = "published", clock.now()
     await version.save(update_fields=["status", "published_at"])
     await Product.filter(id=product.id).update(published_version=version.version)
+    forget_cached()
     await audit.record(
         checker, "product.publish", "product", product.id, bank_id=product.owner_bank_id, after={"code": product.code, "version": version.version}
     )

@@ -64,8 +64,8 @@ async def application_count() -> int:
     return await Application.all().count()
 
 
-def error_code(response) -> str:
-    return response.json["error"]["code"]
+def error_code(response) -> str | None:
+    return ((response.json or {}).get("error") or {}).get("code")
 
 
 class Customer:

@@ -8,6 +8,8 @@ hz.* at HZRCB, ls.* at LSRCB, assoc.* at the association.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
 import time
 import uuid
@@ -17,7 +19,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from lending_core.approvals.models import ChangeRequest
-from lending_core.decisions.engine import GENERIC_REFUSAL
+from lending_core.applications.models import Application
+from lending_core.decisions.engine import GENERIC_REFUSAL, UNSECURED_CAP_REASON
+from lending_core.products import regulation
 from lending_core.products.models import BankProductSetting, Product, ProductVersion
 from lending_core.products.service import CATALOGUE, read_catalogue_file
 from tests.lending.flows import (
@@ -30,7 +34,6 @@ from tests.lending.flows import (
     applicant,
     application_count,
     bank_id,
-    demo_id_number,
     error_code,
     shuiyitong_raw,
 )
@@ -40,6 +43,7 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 RULE_CODES = [rule.code for rule in SHUIYITONG.admission]
 RESTRICT_CAP_YUAN = SHUIYITONG.restrict_list_cap_yuan
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 
 
 @pytest.fixture
@@ -253,6 +257,8 @@ async def test_a_replayed_application_is_the_same_application(client, bureau):
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert bureau.calls == pulls
     assert await application_count() == 1
+    listed = await customer.get("/api/v1/applications")
+    assert [item["id"] for item in listed.json["items"]] == [first.json["id"]]
 
 
 # ---- across member banks: cooling-off and live applications --------------------------------------
@@ -290,6 +296,44 @@ async def test_the_live_application_cap_counts_every_bank(client):
     await customer.consent(*SHUIYITONG.consents)
     assert_refused(await customer.apply(), 409, "TOO_MANY_LIVE_APPLICATIONS")
     assert await application_count() == 1
+
+
+@pytest.mark.xfail(
+    ON_POSTGRES,
+    reason="BUG: lending_core/applications/service.py submit() counts live applications (_check_history) outside any lock "
+    "or transaction, so concurrent applications all pass the max_live_applications check (SQLite serialises them)",
+    strict=True,
+)
+async def test_concurrent_applications_still_respect_the_live_application_cap(client):
+    customer = await applicant(client, "small_firm")
+
+    responses = await asyncio.gather(*(customer.apply() for _ in range(5)))
+
+    assert sorted(r.status for r in responses) == [201, 409, 409, 409, 409]
+    assert await application_count() == 1
+
+
+@pytest.mark.xfail(
+    reason="BUG: lending_core/applications/service.py LIVE = ('manual_review', 'approved') is also what _evidence() sums "
+    "as the customer's unsecured credit, so a contracted credit line stops counting against the association's cap",
+    strict=True,
+)
+async def test_a_contracted_credit_line_still_counts_against_the_unsecured_credit_cap(client):
+    customer = await applicant(client, "small_firm", bank="HZRCB")
+    first = await customer.applied()
+    assert (first["status"], first["limit_yuan"]) == ("approved", regulation.UNSECURED_CREDIT_CAP_YUAN)
+    # The contract step (Contracts and servicing) takes the approved application on.
+    await Application.filter(id=first["id"]).update(status="contracted")
+    await customer.choose_bank("LSRCB")
+    await customer.consent(*SHUIYITONG.consents)
+
+    response = await customer.apply()
+
+    if response.status == 201:
+        assert (response.json["status"], response.json["limit_yuan"]) == ("rejected", 0), response.text
+        assert UNSECURED_CAP_REASON in response.json["reasons"]
+    else:
+        assert_refused(response, 409, "TOO_MANY_LIVE_APPLICATIONS")
 
 
 # ---- black and grey lists --------------------------------------------------------------------------
@@ -395,16 +439,16 @@ async def test_only_a_senior_reviewer_approves_above_the_models_limit(client, st
     strict=True,
 )
 async def test_even_a_senior_reviewer_stays_within_the_associations_unsecured_credit_cap(client, staff):
-    # The sandbox's demo sole proprietor: referred (debt to income), limit cut to the association's cap.
-    customer = await applicant(client, "sole_proprietor", id_number=demo_id_number("sole_proprietor"))
+    cap = regulation.UNSECURED_CREDIT_CAP_YUAN
+    assert SHUIYITONG.unsecured and SHUIYITONG.amount_yuan.max > cap
+    customer = await applicant(client, "unavailable")
     case = await customer.applied()
     assert case["status"] == "manual_review"
-    decision = (await staff.application("hz.senior", case["id"]))["decision"]
-    assert any("unsecured-credit limit" in step for step in decision["limit_steps"])
 
-    response = await staff.review("hz.senior", case["id"], "approve", limit_yuan=case["limit_yuan"] + 50_000)
+    response = await staff.review("hz.senior", case["id"], "approve", limit_yuan=cap + 50_000)
 
     assert_refused(response, 422, "REQUEST_OUT_OF_BOUNDS")
+    assert (await customer.application(case["id"]))["status"] == "manual_review"
 
 
 async def test_a_rejection_note_is_what_the_customer_is_told(client, staff):
