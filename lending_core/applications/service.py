@@ -40,7 +40,10 @@ from lending_core.products.service import Offer
 from lending_core.risk_lists import service as risk_lists
 
 DECIDED_TOPIC = "lending.application_decided"
+# In progress: counted against the product's cap on live applications.
 LIVE = ("manual_review", "approved")
+# Credit the customer holds or may soon hold: counted against the association's unsecured cap.
+EXPOSURE = ("manual_review", "approved", "contracted")
 
 STATUS = TransitionTable(
     "application",
@@ -125,7 +128,7 @@ async def _read_case(actor: Actor, code: str, request: LoanRequest, *, consents:
             unionid_hash=unionid[0] if unionid else None,
             at=clock.now(),
         )
-        used = sum(await Application.filter(customer_id=customer.id, status__in=list(LIVE), unsecured=True).values_list("limit_fen", flat=True))
+        used = await _unsecured_exposure(customer.id)
         lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
     today = clock.business_date()
     return _Case(
@@ -141,6 +144,13 @@ async def _read_case(actor: Actor, code: str, request: LoanRequest, *, consents:
         unsecured_headroom_fen=regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - used,
         lpr_bps=lpr,
     )
+
+
+async def _unsecured_exposure(customer_id: int, *, excluding: int | None = None) -> int:
+    query = Application.filter(customer_id=customer_id, status__in=list(EXPOSURE), unsecured=True)
+    if excluding is not None:
+        query = query.exclude(id=excluding)
+    return sum(await query.values_list("limit_fen", flat=True))
 
 
 async def _decide(case: _Case, sources: DataSources, needed: tuple[str, ...], request: LoanRequest, *, indicative: bool) -> Decision:
@@ -168,6 +178,11 @@ async def submit(actor: Actor, sources: DataSources, code: str, request: LoanReq
     offer, customer, bank = case.offer, case.customer, case.bank
     decision = await _decide(case, sources, offer.definition.data_sources, request, indicative=False)
     async with in_transaction():
+        # Lock the customer and count again: concurrent applications must not pass the cap together.
+        await Customer.filter(id=customer.id).select_for_update().first()
+        live = await Application.filter(customer_id=customer.id, status__in=list(LIVE)).count()
+        if live >= offer.definition.max_live_applications:
+            raise TooManyLiveApplications(details={"live": live})
         application = await Application.create(
             bank=bank,
             customer=customer,
@@ -255,8 +270,13 @@ async def review(actor: Actor, application_id: int, *, approve: bool, limit_yuan
                 if not access.allows(actor, "applications.review_above_model"):
                     raise AboveModelLimit()
             version = await products.version_definition(application.product_id, application.product_version)
-            if limit_fen > version.amount_yuan.max * 100 or limit_fen < version.amount_yuan.min * 100:
-                raise RequestOutOfBounds(details=[{"field": "limit_yuan", "min": version.amount_yuan.min, "max": version.amount_yuan.max}])
+            ceiling = version.amount_yuan.max * 100
+            if application.unsecured:
+                # The association's cap binds reviewers too, senior or not.
+                headroom = regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - await _unsecured_exposure(application.customer_id, excluding=application.id)
+                ceiling = min(ceiling, headroom)
+            if limit_fen > ceiling or limit_fen < version.amount_yuan.min * 100:
+                raise RequestOutOfBounds(details=[{"field": "limit_yuan", "min": version.amount_yuan.min, "max": max(ceiling, 0) // 100}])
             application.limit_fen = limit_fen
         else:
             application.limit_fen = 0

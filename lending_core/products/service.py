@@ -48,9 +48,11 @@ _lpr: dict[str, tuple[float, list[tuple[date, int]]]] = {}
 
 
 def forget_cached() -> None:
-    """Drop what this process keeps of offers and the LPR (after publishing, or a fresh database)."""
+    """Drop what this process keeps of offers, the LPR and parsed versions (after publishing, or
+    when the database is replaced, as between tests)."""
     _offers.clear()
     _lpr.clear()
+    _parsed.clear()
 
 
 def definition_of(code: str, version: int, raw: dict) -> ProductDefinition:

@@ -9,7 +9,6 @@ hz.* at HZRCB, ls.* at LSRCB, assoc.* at the association.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import uuid
@@ -43,7 +42,6 @@ pytestmark = pytest.mark.usefixtures("demo")
 
 RULE_CODES = [rule.code for rule in SHUIYITONG.admission]
 RESTRICT_CAP_YUAN = SHUIYITONG.restrict_list_cap_yuan
-ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 
 
 @pytest.fixture
@@ -298,12 +296,6 @@ async def test_the_live_application_cap_counts_every_bank(client):
     assert await application_count() == 1
 
 
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    reason="BUG: lending_core/applications/service.py submit() counts live applications (_check_history) outside any lock "
-    "or transaction, so concurrent applications all pass the max_live_applications check (SQLite serialises them)",
-    strict=True,
-)
 async def test_concurrent_applications_still_respect_the_live_application_cap(client):
     customer = await applicant(client, "small_firm")
 
@@ -313,11 +305,6 @@ async def test_concurrent_applications_still_respect_the_live_application_cap(cl
     assert await application_count() == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: lending_core/applications/service.py LIVE = ('manual_review', 'approved') is also what _evidence() sums "
-    "as the customer's unsecured credit, so a contracted credit line stops counting against the association's cap",
-    strict=True,
-)
 async def test_a_contracted_credit_line_still_counts_against_the_unsecured_credit_cap(client):
     customer = await applicant(client, "small_firm", bank="HZRCB")
     first = await customer.applied()
@@ -433,11 +420,6 @@ async def test_only_a_senior_reviewer_approves_above_the_models_limit(client, st
     assert (response.json["status"], response.json["limit_yuan"]) == ("approved", 30_000)
 
 
-@pytest.mark.xfail(
-    reason="BUG: lending_core/applications/service.py review() checks a senior's limit only against the product's "
-    "amount bounds, not the association's unsecured-credit cap (regulation.UNSECURED_CREDIT_CAP_YUAN) that decide() applies",
-    strict=True,
-)
 async def test_even_a_senior_reviewer_stays_within_the_associations_unsecured_credit_cap(client, staff):
     cap = regulation.UNSECURED_CREDIT_CAP_YUAN
     assert SHUIYITONG.unsecured and SHUIYITONG.amount_yuan.max > cap
