@@ -71,4 +71,6 @@ async def list_referrals(request: Request, query: PageQuery):
 @signed(open_platform.load_partner)
 async def get_referral(request: Request, referral_id: int):
     partner = await _admit(request, "referrals:read")
-    return response.json(presenters.referral(await open_platform.referral(partner, referral_id)))
+    referral = await open_platform.referral(partner, referral_id)
+    applications = await open_platform.progress(referral)
+    return response.json({**presenters.referral(referral), "applications": [presenters.referred_application(a) for a in applications]})

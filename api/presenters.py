@@ -215,3 +215,8 @@ def product_version(v) -> dict:
         "created_at": _ts(v.created_at),
         "published_at": _ts(v.published_at),
     }
+
+
+def referred_application(a) -> dict:
+    """What a partner platform may know of an application it referred: no limits, no reasons."""
+    return {"product_code": a.product.code, "status": a.status, "created_at": _ts(a.created_at), "decided_at": _ts(a.decided_at)}

@@ -18,6 +18,7 @@ from infra.identity_numbers import validate_id_number, validate_phone
 from lending_core.channel_names import GOV_PLATFORM
 from lending_core.customers import service as customers
 from lending_core.customers.consents import CURRENT as CONSENT_TEXTS
+from lending_core.applications.models import Application
 from lending_core.customers.models import Consent
 from lending_core.org.models import Bank
 from lending_core.products import service as product_service
@@ -140,3 +141,10 @@ async def referral(partner: Partner, referral_id: int) -> Referral:
 
 def referrals(partner: Partner):
     return Referral.filter(partner_id=partner.id)
+
+
+async def progress(referral: Referral) -> list[Application]:
+    """What became of the referred applicant at that bank: their applications since the handover."""
+    return await Application.filter(
+        customer_id=referral.customer_id, bank_id=referral.bank_id, created_at__gte=referral.created_at
+    ).select_related("product").order_by("id")

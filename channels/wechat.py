@@ -104,3 +104,31 @@ def subscribe_sender(mini_program: MiniProgram, templates: dict[str, str]):
 
     return send
 
+
+
+RESULT_WORDS = {"approved": "已批准", "rejected": "未通过", "manual_review": "审核中", "withdrawn": "已撤回"}
+
+
+def application_result_sender(mini_program: MiniProgram, templates: dict[str, str]):
+    """The outbox handler for decided applications: tell the customer on the mini-program."""
+    send = subscribe_sender(mini_program, templates)
+
+    async def notify_result(message: OutboxMessage) -> None:
+        event = message.payload
+        if event.get("channel") != WECHAT_MINIPROGRAM:
+            return  # the bank apps tell their own users
+        words = RESULT_WORDS.get(event["status"], event["status"])
+        await send(
+            OutboxMessage(
+                id=message.id,
+                topic=SUBSCRIBE_TOPIC,
+                payload={
+                    "customer_id": event["customer_id"],
+                    "kind": "application_result",
+                    "data": {"thing1": "贷款申请结果", "phrase2": words, "character_string3": str(event["application_id"])},
+                    "page": f"pages/application/index?id={event['application_id']}",
+                },
+            )
+        )
+
+    return notify_result

@@ -56,7 +56,7 @@ ASSOCIATION_STAFF = [
 
 # name, ID number, phone, bank code, already a customer of that bank
 CUSTOMERS = [
-    ("王建国", make_test_id_number("320102", date(1985, 3, 12), 101), "13800000001", "HZRCB", True),
+    ("王建军", make_test_id_number("320102", date(1985, 3, 12), 101), "13800000001", "HZRCB", True),
     ("李秀英", make_test_id_number("320105", date(1992, 7, 8), 202), "13800000002", "LSRCB", False),
 ]
 

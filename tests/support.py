@@ -83,3 +83,24 @@ def wait_until_listening(port: int, process, seconds: float = 20) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listened on port {port} within {seconds} s")
+
+
+class StaffConsole:
+    """Staff members using the API: each signs in once, then makes requests as themselves."""
+
+    def __init__(self, client):
+        self.client = client
+        self._tokens: dict[str, str] = {}
+
+    async def headers(self, username: str) -> dict:
+        if username not in self._tokens:
+            self._tokens[username] = await staff_token(self.client, username)
+        return bearer(self._tokens[username])
+
+    async def get(self, username: str, path: str):
+        _, response = await self.client.get(path, headers=await self.headers(username))
+        return response
+
+    async def post(self, username: str, path: str, body: dict | None = None):
+        _, response = await self.client.post(path, json=body if body is not None else {}, headers=await self.headers(username))
+        return response

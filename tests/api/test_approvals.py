@@ -15,7 +15,7 @@ from infra.transitions import TransitionTable
 from lending_core.approvals import service as approvals
 from lending_core.approvals.models import ChangeRequest
 from lending_core.org.models import Staff
-from tests.support import bearer, staff_token
+from tests.support import StaffConsole
 
 CHANGES = "/api/v1/admin/change-requests"
 TARGET = "hz.manager"
@@ -23,17 +23,8 @@ OLD_ROLES = ["account_manager"]
 NEW_ROLES = ["account_manager", "reviewer"]
 
 
-class Console:
+class Console(StaffConsole):
     """Signs staff in once each and makes their requests."""
-
-    def __init__(self, client):
-        self.client = client
-        self._tokens: dict[str, str] = {}
-
-    async def headers(self, username: str) -> dict:
-        if username not in self._tokens:
-            self._tokens[username] = await staff_token(self.client, username)
-        return bearer(self._tokens[username])
 
     async def propose(self, username: str, staff_id: int, roles: list[str], reason: str = "takes over credit reviews"):
         _, response = await self.client.post(

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
-import pytest
 from tortoise import Tortoise, connections
 
 from infra import pii

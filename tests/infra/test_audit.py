@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import date
 
-import pytest
 from tortoise import connections
 
 from infra import audit, pii

@@ -18,7 +18,7 @@ from integrations.data_sandbox import DEMO_PERSONAS, PERSONAS
 from lending_core.applications.models import Application
 from lending_core.org.models import Bank
 from lending_core.products.service import CATALOGUE, read_catalogue_file
-from tests.support import bearer, new_key, staff_token
+from tests.support import StaffConsole, bearer, new_key
 
 PRODUCT = "SHUIYITONG"
 PRODUCT_FILE = CATALOGUE / f"{PRODUCT}.toml"
@@ -96,7 +96,7 @@ class Customer:
         return response
 
     async def log_in(self, bank: str) -> None:
-        user = f"lend{uuid.uuid4().hex[:12]}"
+        user = self.wechat_user = f"lend{uuid.uuid4().hex[:12]}"
         _, response = await self.client.post(LOGIN, json={"code": f"{user}.1", "bank_id": await bank_id(bank)})
         assert response.status == 200, response.text
         self._signed_in(response.json)
@@ -157,17 +157,8 @@ async def applicant(
     return customer
 
 
-class Staff:
+class Staff(StaffConsole):
     """The staff console: signs each member in once and makes their requests."""
-
-    def __init__(self, client):
-        self.client = client
-        self._tokens: dict[str, str] = {}
-
-    async def headers(self, username: str) -> dict:
-        if username not in self._tokens:
-            self._tokens[username] = await staff_token(self.client, username)
-        return bearer(self._tokens[username])
 
     async def get(self, username: str, path: str):
         _, response = await self.client.get(path, headers=await self.headers(username))

@@ -20,7 +20,7 @@ from lending_core.org.models import Bank
 from lending_core.risk_lists import service as lists
 from lending_core.risk_lists.models import ListEntry
 from server.demo_data import CUSTOMERS
-from tests.support import bearer, staff_token
+from tests.support import StaffConsole
 
 LISTS = "/api/v1/admin/risk-lists"
 CHANGES = "/api/v1/admin/change-requests"
@@ -30,17 +30,8 @@ PHONE_A, PHONE_B = "13912345678", "15887654321"
 UNIONID_A = "oUnion-7Hk2xQ9aZ"
 
 
-class Console:
+class Console(StaffConsole):
     """Signs staff in once each and makes their requests."""
-
-    def __init__(self, client):
-        self.client = client
-        self._tokens: dict[str, str] = {}
-
-    async def headers(self, username: str) -> dict:
-        if username not in self._tokens:
-            self._tokens[username] = await staff_token(self.client, username)
-        return bearer(self._tokens[username])
 
     async def post(self, username: str, path: str, body: dict):
         _, response = await self.client.post(path, json=body, headers=await self.headers(username))
