@@ -47,6 +47,7 @@ class WeChatAccount(Model):
     class Meta:
         table = "wechat_account"
         unique_together = (("appid", "openid_hash"),)
+        indexes = (("customer_id", "appid"),)
 
 
 class ChannelCredential(Model):

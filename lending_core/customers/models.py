@@ -45,6 +45,7 @@ class CustomerIdentity(Model):
     class Meta:
         table = "customer_identity"
         unique_together = (("kind", "issuer", "value_hash"),)
+        indexes = (("customer_id", "kind"),)
 
 
 class BankRelationship(Model):
@@ -84,6 +85,7 @@ class Consent(Model):
 
     class Meta:
         table = "consent"
+        indexes = (("customer_id", "bank_id", "purpose"),)
 
 
 class Firm(Model):
