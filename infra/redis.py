@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import asyncio
 
-from redis import asyncio as aioredis
+from redis import asyncio as redis_asyncio
 
 from infra.settings import Settings
 
 PING_TIMEOUT_SECONDS = 0.5
 
 
-def create_redis(settings: Settings) -> aioredis.Redis:
+def create_redis(settings: Settings) -> redis_asyncio.Redis:
     if settings.redis_url:
-        return aioredis.Redis.from_url(
+        return redis_asyncio.Redis.from_url(
             settings.redis_url,
             socket_connect_timeout=1,
             socket_timeout=2,
@@ -29,7 +29,7 @@ def create_redis(settings: Settings) -> aioredis.Redis:
     return fakeredis.FakeAsyncRedis(decode_responses=False)
 
 
-async def ping(client: aioredis.Redis) -> bool:
+async def ping(client: redis_asyncio.Redis) -> bool:
     try:
         return bool(await asyncio.wait_for(client.ping(), PING_TIMEOUT_SECONDS))
     except Exception:  # any failure means "down" to a health check

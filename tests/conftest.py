@@ -114,9 +114,9 @@ async def _session_redis(base_settings: Settings):
 
         client = fakeredis.FakeAsyncRedis()
     else:
-        from redis import asyncio as aioredis
+        from redis import asyncio as redis_asyncio
 
-        client = aioredis.Redis.from_url(base_settings.redis_url)
+        client = redis_asyncio.Redis.from_url(base_settings.redis_url)
     client.test_prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield client
     await _empty_redis(client)

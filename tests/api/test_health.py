@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 import pytest
-from redis import asyncio as aioredis
+from redis import asyncio as redis_asyncio
 
 from api import health
 from server.app import create_app
@@ -37,7 +37,7 @@ def database_is(monkeypatch, connection) -> None:
 
 @pytest.fixture
 async def redis_down():
-    client = aioredis.Redis(host="127.0.0.1", port=UNUSED_PORT, socket_connect_timeout=0.2, socket_timeout=0.2)
+    client = redis_asyncio.Redis(host="127.0.0.1", port=UNUSED_PORT, socket_connect_timeout=0.2, socket_timeout=0.2)
     yield client
     await client.aclose()
 

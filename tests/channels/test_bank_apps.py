@@ -11,7 +11,7 @@ from datetime import date
 
 import jwt
 import pytest
-from redis import asyncio as aioredis
+from redis import asyncio as redis_asyncio
 
 from channels.models import ChannelCredential
 from infra.identity_numbers import make_test_id_number
@@ -351,7 +351,7 @@ async def test_invalid_details_in_a_signed_body_are_refused(client, demo, field,
 async def test_without_redis_replays_cannot_be_told_so_the_request_is_refused(settings, demo):
     from server.app import create_app
 
-    unreachable = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, socket_timeout=1)
+    unreachable = redis_asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, socket_timeout=1)
     app = create_app(
         settings, name=f"test_no_redis_{uuid.uuid4().hex[:8]}", redis=unreachable, manage_database=False
     )

@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from PIL import Image
-from redis import asyncio as aioredis
+from redis import asyncio as redis_asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -106,7 +106,7 @@ def phone_code(phone: str) -> str:
 
 def redis_that_is_down():
     # Port 1: nothing listens; no retries, so each attempt fails at once.
-    return aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    return redis_asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
 
 
 # ---- the access token, shared through Redis -----------------------------------------------------
