@@ -107,6 +107,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     product_errors.RequestOutOfBounds: (422, "REQUEST_OUT_OF_BOUNDS"),
     product_errors.DefinitionRefused: (422, "DEFINITION_REFUSED"),
     product_errors.VersionConflict: (409, "VERSION_CONFLICT"),
+    product_errors.ParameterOutOfBounds: (422, "PARAMETER_OUT_OF_BOUNDS"),
     application_errors.RealNameRequired: (409, "REAL_NAME_REQUIRED"),
     application_errors.ConsentsMissing: (422, "CONSENTS_MISSING"),
     application_errors.CoolingOff: (409, "COOLING_OFF"),

@@ -49,6 +49,11 @@ class DeclinedQuery(PageQuery):
     branch_id: ObjectId | None = None
 
 
+class BankParametersBody(Body):
+    offered: bool = True
+    params: dict[str, int] = Field(default_factory=dict, max_length=8)
+
+
 class DefinitionBody(Body):
     definition: dict[str, Any]
     note: str = Field("", max_length=500)
@@ -172,3 +177,12 @@ async def validate_definition(request: Request, body: DefinitionBody):
 async def propose_version(request: Request, body: DefinitionBody):
     version, change = await products.propose_version(request.ctx.actor, body.definition, body.note)
     return response.json({"version": presenters.product_version(version), "change_request": presenters.change_request(change)}, status=202)
+
+
+@staff_bp.put("/products/<code:str>/bank-parameters")
+@openapi.summary("The caller's bank's parameters for a province-wide product, within the bounds it allows")
+@staff_required("products.manage")
+@json_body(BankParametersBody)
+async def set_bank_parameters(request: Request, code: str, body: BankParametersBody):
+    setting = await products.set_bank_parameters(request.ctx.actor, code, offered=body.offered, params=body.params)
+    return response.json({"code": code.upper(), "bank_id": setting.bank_id, "offered": setting.offered, "params": setting.params})

@@ -19,3 +19,7 @@ class DefinitionRefused(InvalidInput):
 
 class VersionConflict(Conflict):
     """This product already has a proposal waiting for approval."""
+
+
+class ParameterOutOfBounds(InvalidInput):
+    """A bank may set only the parameters the product lets it override, within their bounds."""

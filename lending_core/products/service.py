@@ -18,7 +18,7 @@ from lending_core.approvals import service as approvals
 from lending_core.approvals.models import ChangeRequest
 from lending_core.decisions.engine import Params
 from lending_core.products.definition import InvalidDefinition, ProductDefinition, parse
-from lending_core.products.errors import DefinitionRefused, ProductNotFound, ProductNotOffered, VersionConflict
+from lending_core.products.errors import DefinitionRefused, ParameterOutOfBounds, ProductNotFound, ProductNotOffered, VersionConflict
 from lending_core.products.models import BankProductSetting, LprRate, Product, ProductVersion
 from lending_core.org.models import Bank
 
@@ -228,3 +228,34 @@ async def versions(actor: Actor, code: str) -> tuple[Product, list[ProductVersio
     if product is None or (product.owner_bank_id is not None and not actor.is_association and product.owner_bank_id != actor.bank_id):
         raise ProductNotFound()
     return product, await ProductVersion.filter(product_id=product.id).order_by("version")
+
+
+async def set_bank_parameters(actor: Actor, code: str, *, offered: bool, params: dict[str, int]) -> BankProductSetting:
+    """A member bank's own parameters for a province-wide product (within the bounds its
+    definition sets), or whether it offers the product at all. Takes effect within OFFER_TTL."""
+    access.require(actor, "products.manage")
+    if actor.bank_id is None:
+        raise ParameterOutOfBounds("parameters are set by a member bank for itself")
+    product = await Product.filter(code=code.upper(), owner_bank_id=None).first()
+    if product is None or product.published_version is None:
+        raise ProductNotFound()
+    definition = await version_definition(product.id, product.published_version, code=product.code)
+    problems = []
+    for name, value in params.items():
+        bounds = definition.overridable.get(name)
+        if bounds is None:
+            problems.append({"parameter": name, "problem": "not_overridable"})
+        elif not bounds.min <= value <= bounds.max:
+            problems.append({"parameter": name, "min": bounds.min, "max": bounds.max})
+    if problems:
+        raise ParameterOutOfBounds(details={"problems": problems, "overridable": sorted(definition.overridable)})
+    async with in_transaction():
+        setting, _ = await BankProductSetting.get_or_create(bank_id=actor.bank_id, product_id=product.id)
+        before = {"offered": setting.offered, "params": dict(setting.params)}
+        setting.offered, setting.params = offered, dict(params)
+        await setting.save()
+        await audit.record(
+            actor, "product.bank_parameters", "product", product.id, bank_id=actor.bank_id, before=before, after={"offered": offered, "params": params}
+        )
+    forget_cached()
+    return setting
