@@ -2,7 +2,8 @@
 
 A source that fails or is slow is reported as unavailable — the decision then goes to a person
 with that reason — and never fails the request. The cache is keyed by the keyed hash of the ID
-number, never the number itself; a cache that fails is skipped.
+number, never the number itself; it is read in one round trip and written in one, and a cache
+that fails is skipped.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class Cache(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
+    async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+    async def set_many(self, items: dict[str, bytes], ttl_seconds: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,6 @@ def _ask(sources: DataSources, name: str, *, id_number: str, person_name: str, b
 
 
 async def _one(sources: DataSources, name: str, *, id_number: str, person_name: str, bank_code: str) -> dict[str, Any] | None:
-    scope = bank_code if name in ("bank", "local") else "all"
-    key = f"ds:{name}:{scope}:{pii.lookup_hash(pii.ID_NUMBER, id_number)}"
-    if sources.cache is not None:
-        try:
-            cached = await sources.cache.get(key)
-            if cached:
-                return json.loads(cached)
-        except Exception:
-            log.warning("data cache unavailable", extra={"source": name})
     try:
         record = await asyncio.wait_for(_ask(sources, name, id_number=id_number, person_name=person_name, bank_code=bank_code)(), sources.timeout_seconds)
     except (ports.SourceUnavailable, asyncio.TimeoutError):
@@ -71,21 +63,40 @@ async def _one(sources: DataSources, name: str, *, id_number: str, person_name: 
     except Exception:  # an outside party's bug must not become our 500
         log.exception("data source failed", extra={"source": name})
         return None
-    data = asdict(record)
-    if sources.cache is not None:
-        try:
-            await sources.cache.set(key, json.dumps(data).encode(), sources.cache_ttl_seconds)
-        except Exception:
-            log.warning("data cache unavailable", extra={"source": name})
-    return data
+    return asdict(record)
+
+
+async def _cached(sources: DataSources, keys: list[str]) -> list[bytes | None]:
+    if sources.cache is None:
+        return [None] * len(keys)
+    try:
+        return await sources.cache.get_many(keys)
+    except Exception:
+        log.warning("data cache unavailable")
+        return [None] * len(keys)
 
 
 async def gather(
     sources: DataSources, needed: tuple[str, ...], *, id_number: str, person_name: str, bank_code: str
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
     """(records by source name, the sources that did not answer)."""
+    person = pii.lookup_hash(pii.ID_NUMBER, id_number)
+    keys = [f"ds:{name}:{bank_code if name in ('bank', 'local') else 'all'}:{person}" for name in needed]
+    records: dict[str, dict[str, Any]] = {}
+    missing = []
+    for name, key, cached in zip(needed, keys, await _cached(sources, keys)):
+        if cached:
+            records[name] = json.loads(cached)
+        else:
+            missing.append((name, key))
     answers = await asyncio.gather(
-        *(_one(sources, name, id_number=id_number, person_name=person_name, bank_code=bank_code) for name in needed)
+        *(_one(sources, name, id_number=id_number, person_name=person_name, bank_code=bank_code) for name, _ in missing)
     )
-    records = {name: answer for name, answer in zip(needed, answers) if answer is not None}
-    return records, tuple(name for name, answer in zip(needed, answers) if answer is None)
+    fresh = {key: answer for (_, key), answer in zip(missing, answers) if answer is not None}
+    records.update({name: answer for (name, _), answer in zip(missing, answers) if answer is not None})
+    if fresh and sources.cache is not None:
+        try:
+            await sources.cache.set_many({key: json.dumps(value).encode() for key, value in fresh.items()}, sources.cache_ttl_seconds)
+        except Exception:
+            log.warning("data cache unavailable")
+    return records, tuple(name for name in needed if name not in records)
