@@ -7,6 +7,7 @@ own them; one migration history covers them all (``migrations/``), applied on SQ
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
@@ -44,9 +45,11 @@ def tortoise_config(database_url: str) -> dict:
 
 
 async def apply_migrations(database_url: str) -> None:
-    """Apply pending migrations. Runs in its own ORM context: ``migrate`` leaves the context it
-    runs in unable to query, so it must not share the app's."""
+    """Apply pending migrations (creating the database first if it does not exist). Runs in its
+    own ORM context: ``migrate`` leaves the context it runs in unable to query, so it must not
+    share the app's."""
     _ensure_sqlite_folder(database_url)
+    await _ensure_postgres_database(database_url)
     async with TortoiseContext():
         await migrate(config=tortoise_config(database_url))
 
@@ -59,6 +62,25 @@ async def open_database(database_url: str) -> None:
 
 async def close_database() -> None:
     await Tortoise.close_connections()
+
+
+async def _ensure_postgres_database(database_url: str) -> None:
+    if not database_url.startswith("postgres"):
+        return
+    import asyncpg  # only PostgreSQL needs it
+
+    url = urlparse(database_url)
+    name = url.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise ValueError("the database name in DATABASE_URL must be letters, digits and underscores")
+    admin = await asyncpg.connect(
+        host=url.hostname, port=url.port or 5432, user=url.username or "postgres", password=url.password, database="postgres"
+    )
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:
