@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -92,17 +91,6 @@ def start(args: list[str], port: int, env: dict) -> subprocess.Popen:
     return process
 
 
-async def prepare_database(env: dict) -> None:
-    import asyncpg
-
-    url = urlparse(env["DATABASE_URL"])
-    admin = await asyncpg.connect(host=url.hostname, port=url.port or 5432, user=url.username or "postgres", database="postgres")
-    name = url.path.lstrip("/")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-
-
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
@@ -145,7 +133,9 @@ def main() -> None:
     wechat_port, bare_port, api_port = free_port(), free_port(), free_port()
     env.update(APP_ENV="dev", RUN_EMBEDDED_WORKERS="false", PORT=str(api_port), WECHAT_API_BASE=f"http://127.0.0.1:{wechat_port}/")
 
-    asyncio.run(prepare_database(env))
+    from server.database import recreate_postgres_database
+
+    asyncio.run(recreate_postgres_database(env["DATABASE_URL"]))
     subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "server.cli", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "server.cli", "demo"], cwd=ROOT, env=env, check=True, capture_output=True)

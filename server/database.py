@@ -64,7 +64,7 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
-async def _ensure_postgres_database(database_url: str) -> None:
+async def _ensure_postgres_database(database_url: str, *, recreate: bool = False) -> None:
     if not database_url.startswith("postgres"):
         return
     import asyncpg  # only PostgreSQL needs it
@@ -77,10 +77,17 @@ async def _ensure_postgres_database(database_url: str) -> None:
         host=url.hostname, port=url.port or 5432, user=url.username or "postgres", password=url.password, database="postgres"
     )
     try:
+        if recreate:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
+
+
+async def recreate_postgres_database(database_url: str) -> None:
+    """Drop and create the database (tests and benchmarks start from nothing)."""
+    await _ensure_postgres_database(database_url, recreate=True)
 
 
 def _ensure_sqlite_folder(database_url: str) -> None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
-from urllib.parse import urlparse
 
 import pytest
 import pytest_asyncio
@@ -49,23 +48,6 @@ def base_settings(tmp_path_factory, fake_wechat) -> Settings:
     return Settings.from_env(env)
 
 
-async def _recreate_postgres_database(url: str) -> None:
-    import asyncpg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise RuntimeError("the test database name must be letters, digits and underscores")
-    admin = await asyncpg.connect(
-        host=parsed.hostname, port=parsed.port or 5432, user=parsed.username or "postgres", password=parsed.password, database="postgres"
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
 @pytest_asyncio.fixture(scope="session")
 async def schema(base_settings: Settings):
     """The database, migrated once for the whole session."""
@@ -73,7 +55,7 @@ async def schema(base_settings: Settings):
 
     configure_pii(base_settings)
     if not base_settings.uses_embedded_database:
-        await _recreate_postgres_database(base_settings.database_url)
+        await database.recreate_postgres_database(base_settings.database_url)
     await database.apply_migrations(base_settings.database_url)
     await database.open_database(base_settings.database_url)
     yield base_settings
