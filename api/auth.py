@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from functools import wraps
 
-from sanic import Request
+from pydantic import Field
+from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
+from api.validation import Body, json_body
 from channels import sessions
 from channels.sessions import TokenPolicy
 from infra.actors import Actor
@@ -65,3 +67,25 @@ def staff_required(permission: str | None = None):
 
 async def reload_staff_actor(staff_id: int, _bank_id: int | None) -> Actor:
     return org.staff_actor(await org.current_staff(staff_id))
+
+
+class RefreshBody(Body):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+def add_session_routes(bp: Blueprint, *, audience: str, current_actor) -> None:
+    """``POST <bp>/refresh`` and ``POST <bp>/logout`` for one audience's rotating refresh tokens."""
+
+    @bp.post("/refresh")
+    @openapi.summary(f"Exchange a {audience} refresh token for a new pair (the old one is spent)")
+    @json_body(RefreshBody)
+    async def refresh(request: Request, body: RefreshBody):
+        tokens = await sessions.refresh(body.refresh_token, audience=audience, policy=token_policy(request), current_actor=current_actor)
+        return response.json(tokens.as_dict())
+
+    @bp.post("/logout")
+    @openapi.summary(f"End the {audience} session of a refresh token")
+    @json_body(RefreshBody)
+    async def logout(request: Request, body: RefreshBody):
+        await sessions.revoke(body.refresh_token)
+        return response.empty()

@@ -10,10 +10,10 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import customer_required, token_policy
+from api.auth import add_session_routes, customer_required, token_policy
 from api.signed import signed
 from api.validation import Body, ObjectId, json_body, parse_json
-from channels import bank_apps, sessions, wechat
+from channels import bank_apps, wechat
 from channels.customer_sessions import reload_customer_actor
 from lending_core.customers.service import FirmAssertion
 
@@ -51,10 +51,6 @@ class BankSessionBody(Body):
     id_number: str = Field(min_length=15, max_length=18)
     phone: str = Field(min_length=11, max_length=20)
     firm: FirmBody | None = None
-
-
-class RefreshBody(Body):
-    refresh_token: str = Field(min_length=1, max_length=256)
 
 
 @bp.post("/wechat/login")
@@ -100,17 +96,4 @@ async def bank_session(request: Request, channel: str):
     return response.json(presenters.signed_in(session.customer, session.tokens, app.bank.id, is_new=session.is_new), status=201)
 
 
-@bp.post("/refresh")
-@openapi.summary("Exchange a customer refresh token for a new pair (the old one is spent)")
-@json_body(RefreshBody)
-async def refresh(request: Request, body: RefreshBody):
-    tokens = await sessions.refresh(body.refresh_token, audience="customer", policy=token_policy(request), current_actor=reload_customer_actor)
-    return response.json(tokens.as_dict())
-
-
-@bp.post("/logout")
-@openapi.summary("End the customer session of a refresh token")
-@json_body(RefreshBody)
-async def logout(request: Request, body: RefreshBody):
-    await sessions.revoke(body.refresh_token)
-    return response.empty()
+add_session_routes(bp, audience="customer", current_actor=reload_customer_actor)

@@ -7,7 +7,7 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import reload_staff_actor, staff_required, token_policy
+from api.auth import add_session_routes, reload_staff_actor, staff_required, token_policy
 from api.validation import Body, json_body
 from channels import sessions
 from lending_core.org import service as org
@@ -18,10 +18,6 @@ bp = Blueprint("staff_auth", url_prefix="/api/v1/staff")
 class LoginBody(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
-
-
-class RefreshBody(Body):
-    refresh_token: str = Field(min_length=1, max_length=256)
 
 
 @bp.post("/login")
@@ -39,27 +35,12 @@ async def login(request: Request, body: LoginBody):
     return response.json({**tokens.as_dict(), "staff": presenters.staff(staff)})
 
 
-@bp.post("/refresh")
-@openapi.summary("Exchange a refresh token for a new token pair (the old one is spent)")
-@json_body(RefreshBody)
-async def refresh(request: Request, body: RefreshBody):
-    tokens = await sessions.refresh(
-        body.refresh_token, audience="staff", policy=token_policy(request), current_actor=reload_staff_actor
-    )
-    return response.json(tokens.as_dict())
-
-
-@bp.post("/logout")
-@openapi.summary("End the session of a refresh token")
-@json_body(RefreshBody)
-async def logout(request: Request, body: RefreshBody):
-    await sessions.revoke(body.refresh_token)
-    return response.empty()
-
-
 @bp.get("/me")
 @openapi.summary("The signed-in staff member")
 @staff_required()
 async def me(request: Request):
     staff = await org.current_staff(int(request.ctx.actor.id))
     return response.json(presenters.staff(staff))
+
+
+add_session_routes(bp, audience="staff", current_actor=reload_staff_actor)

@@ -55,15 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _simulate(settings: Settings, args) -> str:
-    from dataclasses import replace
-
     from server import simulate
     from server.app import configure_pii
-    from server.providers import build_providers
+    from server.providers import sandbox_data_sources
 
     configure_pii(settings)
     # Simulation asks the data sources fresh each time: no cache, no Redis needed.
-    sources = replace(build_providers(settings, redis=None).data_sources, cache=None)
+    sources = sandbox_data_sources(timeout_seconds=settings.data_source_timeout_seconds)
     return await simulate.run(args.champion, args.challenger, args.csv or simulate.SAMPLE, sources, bank_code=args.bank)
 
 

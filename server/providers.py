@@ -41,17 +41,26 @@ def build_providers(settings: Settings, redis) -> Providers:
             key_prefix=settings.redis_key_prefix,
         ),
         identity_verifier=SandboxIdentityVerifier(),
-        data_sources=DataSources(
-            credit_bureau=data_sandbox.SandboxCreditBureau(),
-            tax=data_sandbox.SandboxTaxBureau(),
-            court=data_sandbox.SandboxCourts(),
-            social_security=data_sandbox.SandboxSocialSecurity(),
-            provident_fund=data_sandbox.SandboxProvidentFund(),
-            property=data_sandbox.SandboxPropertyRegistry(),
-            bank=data_sandbox.SandboxBankData(),
-            local=data_sandbox.SandboxLocalData(),
+        data_sources=sandbox_data_sources(
             cache=RedisCache(redis, settings.redis_key_prefix),
             timeout_seconds=settings.data_source_timeout_seconds,
             cache_ttl_seconds=settings.data_cache_seconds,
         ),
+    )
+
+
+def sandbox_data_sources(*, cache=None, timeout_seconds: float = 3.0, cache_ttl_seconds: int = 600) -> DataSources:
+    """Every data source as its sandbox (the demo, tests, simulation)."""
+    return DataSources(
+        credit_bureau=data_sandbox.SandboxCreditBureau(),
+        tax=data_sandbox.SandboxTaxBureau(),
+        court=data_sandbox.SandboxCourts(),
+        social_security=data_sandbox.SandboxSocialSecurity(),
+        provident_fund=data_sandbox.SandboxProvidentFund(),
+        property=data_sandbox.SandboxPropertyRegistry(),
+        bank=data_sandbox.SandboxBankData(),
+        local=data_sandbox.SandboxLocalData(),
+        cache=cache,
+        timeout_seconds=timeout_seconds,
+        cache_ttl_seconds=cache_ttl_seconds,
     )

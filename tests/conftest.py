@@ -9,8 +9,6 @@ with them on PostgreSQL and Redis (the database named in DATABASE_URL is dropped
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from dataclasses import replace
 
@@ -20,7 +18,7 @@ from tortoise import Tortoise, connections
 
 from infra.settings import Settings
 from server import database
-from tests.support import free_port, wait_until_listening
+from tests.support import fake_wechat_process
 
 ENV = {**os.environ, "APP_ENV": "test", "LOG_JSON": "true", "RUN_EMBEDDED_WORKERS": "false"}
 
@@ -29,15 +27,8 @@ ENV = {**os.environ, "APP_ENV": "test", "LOG_JSON": "true", "RUN_EMBEDDED_WORKER
 def fake_wechat() -> str:
     """The fake WeChat server (fakes.wechat) in a process of its own, as in the demo: our real
     WeChat client talks to it over HTTP. Yields its base URL."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "fakes.wechat", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_listening(port, process)
+    with fake_wechat_process() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
@@ -104,3 +107,16 @@ class StaffConsole:
     async def post(self, username: str, path: str, body: dict | None = None):
         _, response = await self.client.post(path, json=body if body is not None else {}, headers=await self.headers(username))
         return response
+
+
+@contextlib.contextmanager
+def fake_wechat_process():
+    """A fake WeChat server (fakes.wechat) in a process of its own; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "fakes.wechat", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_listening(port, process)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
-import sys
 from uuid import uuid4
 
 import httpx
@@ -21,7 +19,7 @@ import pytest
 from PIL import Image
 
 from fakes.wechat import DEFAULT_APPS, DEFAULT_TEMPLATES, openid_for, unionid_for
-from tests.support import free_port, wait_until_listening
+from tests.support import fake_wechat_process
 
 APPID, SECRET = next(iter(DEFAULT_APPS.items()))
 TEMPLATE = sorted(DEFAULT_TEMPLATES)[0]
@@ -123,16 +121,8 @@ async def http(fake_wechat):
 @pytest.fixture(scope="module")
 def private_fake() -> str:
     """A fake of this module's own: its tokens can be expired without touching other tests."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fakes.wechat", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with fake_wechat_process() as url:
+        yield url
 
 
 async def get_token(http: httpx.AsyncClient, **params) -> httpx.Response:

@@ -13,8 +13,6 @@ import base64
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from uuid import uuid4
 
@@ -30,7 +28,7 @@ from redis.retry import Retry
 from channels.ports import WeChatRefused, WeChatSession, WeChatUnavailable
 from fakes.wechat import openid_for, unionid_for
 from integrations.wechat import WeChatpyMiniProgram
-from tests.support import free_port, wait_until_listening
+from tests.support import fake_wechat_process, free_port
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,16 +39,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def private_fake() -> str:
     """A fake of this module's own: expiring its tokens touches no other test."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fakes.wechat", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_until_listening(port, process)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with fake_wechat_process() as url:
+        yield url
 
 
 def mini_program(settings, redis, *, base_url: str | None = None, secret: str | None = None, timeout: float = 2.0) -> WeChatpyMiniProgram:

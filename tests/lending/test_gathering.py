@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from infra.identity_numbers import make_test_id_number
-from integrations import data_sandbox
 from lending_core.datasources.gather import DataSources, gather
+from server.providers import sandbox_data_sources
 
 @pytest.fixture(autouse=True)
 def keyring(base_settings):
@@ -42,18 +42,7 @@ class DictCache:
 
 
 def sources(cache=None, timeout: float = 3.0) -> DataSources:
-    return DataSources(
-        credit_bureau=data_sandbox.SandboxCreditBureau(),
-        tax=data_sandbox.SandboxTaxBureau(),
-        court=data_sandbox.SandboxCourts(),
-        social_security=data_sandbox.SandboxSocialSecurity(),
-        provident_fund=data_sandbox.SandboxProvidentFund(),
-        property=data_sandbox.SandboxPropertyRegistry(),
-        bank=data_sandbox.SandboxBankData(),
-        local=data_sandbox.SandboxLocalData(),
-        cache=cache,
-        timeout_seconds=timeout,
-    )
+    return sandbox_data_sources(cache=cache, timeout_seconds=timeout)
 
 
 async def ask(s: DataSources, id_number: str = SMALL_FIRM):
