@@ -45,6 +45,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 
 from infra.identity_numbers import make_test_id_number, validate_id_number
 from lending_core.datasources.ports import (
@@ -467,7 +468,14 @@ class _SandboxSource:
             await asyncio.sleep(SLOW_SECONDS)
         if persona.answers is None:
             raise SourceUnavailable(self.source)
-        return persona.answers(_Draw(id_number))
+        return _answers_of(id_number)
+
+
+@lru_cache(maxsize=4096)
+def _answers_of(id_number: str) -> _Answers:
+    # Every source of one person is drawn from the same answers: an application asks several
+    # sources at once, so drawing them once is what keeps the sandbox from being the cost.
+    return persona_of(id_number).answers(_Draw(id_number))
 
 
 class SandboxCreditBureau(_SandboxSource):

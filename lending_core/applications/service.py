@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from tortoise.transactions import in_transaction
 
-from infra import audit, clock, outbox
+from infra import audit, clock, outbox, pii, sql
 from infra.actors import Actor
+from infra.errors import NotFound
 from infra.identity_numbers import age_on, gender_of
 from infra.money import to_fen
 from infra.transitions import TransitionTable
@@ -29,10 +31,9 @@ from lending_core.applications.errors import (
 )
 from lending_core.applications.models import Application
 from lending_core.customers import service as customers
-from lending_core.customers.models import BankRelationship, Consent, Customer, CustomerIdentity
+from lending_core.customers.models import Customer
 from lending_core.decisions.engine import MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, decide
 from lending_core.datasources.gather import DataSources, gather
-from lending_core.org.models import Bank
 from lending_core.products import regulation
 from lending_core.products import service as products
 from lending_core.products.errors import RequestOutOfBounds
@@ -83,21 +84,15 @@ def _check_request(offer: Offer, request: LoanRequest) -> None:
         raise RequestOutOfBounds(details=problems)
 
 
-async def _consented(customer: Customer, bank_id: int, purposes: tuple[str, ...]) -> None:
-    given = set(
-        await Consent.filter(customer_id=customer.id, bank_id=bank_id, revoked_at=None, purpose__in=list(purposes)).values_list("purpose", flat=True)
-    )
-    missing = sorted(set(purposes) - given)
-    if missing:
-        raise ConsentsMissing(details={"missing": missing})
-
-
 @dataclass(frozen=True)
 class _Case:
     """Everything the database says about one application, read in one go."""
 
-    customer: Customer
-    bank: Bank
+    customer_id: int
+    id_number: str
+    name: str | None
+    bank_id: int
+    bank_code: str
     offer: Offer
     applicant: dict
     list_level: str | None
@@ -105,44 +100,74 @@ class _Case:
     lpr_bps: int
 
 
+def _in(statuses: tuple[str, ...]) -> str:
+    return ", ".join(f"'{status}'" for status in statuses)
+
+
+@lru_cache(maxsize=64)
+def _case_sql(purposes: tuple[str, ...]) -> str:
+    """One query for the whole case (a quote or an application used to make seven): the
+    customer, the consents given to this bank, the relationship, list screening, unsecured
+    exposure and the history that cooling-off and the live-application cap look at."""
+    consents = "".join(
+        f", EXISTS (SELECT 1 FROM consent k WHERE k.customer_id = c.id AND k.bank_id = b.id "
+        f"AND k.revoked_at IS NULL AND k.purpose = :purpose{i}) AS consent{i}"
+        for i in range(len(purposes))
+    )
+    unionid = "(SELECT i.value_hash FROM customer_identity i WHERE i.customer_id = c.id AND i.kind = :unionid_kind ORDER BY i.id LIMIT 1)"
+    screening = risk_lists.matching_entries_sql(
+        bank="b.id", at=":at", keys={"id_number_hash": ["c.id_number_hash"], "phone_hash": ["c.phone_hash"], "unionid_hash": [unionid]}
+    ).replace("SELECT e.id, e.level", "SELECT e.level", 1)
+    return f"""
+        SELECT c.id, c.merged_into_id, c.name, c.id_number, b.code AS bank_code,
+          (SELECT r.is_bank_customer FROM bank_relationship r WHERE r.customer_id = c.id AND r.bank_id = b.id) AS is_bank_customer,
+          ({screening} LIMIT 1) AS list_level,
+          (SELECT COALESCE(SUM(a.limit_fen), 0) FROM application a
+            WHERE a.customer_id = c.id AND a.unsecured AND a.status IN ({_in(EXPOSURE)})) AS unsecured_used_fen,
+          (SELECT COUNT(*) FROM application a WHERE a.customer_id = c.id AND a.status IN ({_in(LIVE)})) AS live,
+          (SELECT MAX(a.decided_at) FROM application a
+            WHERE a.customer_id = c.id AND a.product_id = :product AND a.status = '{REJECTED}') AS last_rejected_at
+          {consents}
+        FROM customer c JOIN bank b ON b.id = :bank
+        WHERE c.id = :customer"""
+
+
 async def _read_case(actor: Actor, code: str, request: LoanRequest, *, consents: str) -> _Case:
-    # One transaction, so every read shares one pooled connection (each separate checkout of a
-    # pooled connection costs a reset round trip).
-    async with in_transaction():
-        customer = await customers.current(actor)
-        if customer.id_number is None:
-            raise RealNameRequired()
-        bank = await Bank.get(id=access.customer_bank(actor))
-        offer = await products.offer(code, bank.id, actor.channel)
-        _check_request(offer, request)
-        purposes = offer.definition.consents if consents == "all" else tuple(p for p in offer.definition.consents if p != "credit_bureau")
-        await _consented(customer, bank.id, purposes)
-        if consents == "all":
-            await _check_history(customer, offer)
-        relationship = await BankRelationship.filter(customer_id=customer.id, bank_id=bank.id).first()
-        unionid = await CustomerIdentity.filter(customer_id=customer.id, kind=customers.WECHAT_UNIONID).values_list("value_hash", flat=True)
-        screening = await risk_lists.screen(
-            bank_id=bank.id,
-            id_number_hash=customer.id_number_hash,
-            phone_hash=customer.phone_hash,
-            unionid_hash=unionid[0] if unionid else None,
-            at=clock.now(),
+    bank_id = access.customer_bank(actor)
+    offer = await products.offer(code, bank_id, actor.channel)
+    _check_request(offer, request)
+    purposes = offer.definition.consents if consents == "all" else tuple(p for p in offer.definition.consents if p != "credit_bureau")
+    params = {f"purpose{i}": purpose for i, purpose in enumerate(purposes)}
+    now, customer_id = clock.now(), access.as_customer_id(actor)
+    while True:  # a merged record's survivor is the customer
+        row = await sql.fetch_one(
+            _case_sql(purposes), customer=customer_id, bank=bank_id, product=offer.product.id, at=now,
+            unionid_kind=customers.WECHAT_UNIONID, **params,
         )
-        used = await _unsecured_exposure(customer.id)
-        lpr = await products.lpr_bps(offer.definition.pricing.lpr_term, clock.business_date())
-    today = clock.business_date()
+        if row is None:
+            raise NotFound("no such customer")
+        if row["merged_into_id"] is None:
+            break
+        customer_id = row["merged_into_id"]
+    if row["id_number"] is None:
+        raise RealNameRequired()
+    missing = sorted(purpose for i, purpose in enumerate(purposes) if not row[f"consent{i}"])
+    if missing:
+        raise ConsentsMissing(details={"missing": missing})
+    if consents == "all":
+        _check_history(offer, live=row["live"], last_rejected_at=sql.as_datetime(row["last_rejected_at"]), now=now)
+    id_number, today = pii.keyring().decrypt(row["id_number"]), clock.business_date()
     return _Case(
-        customer=customer,
-        bank=bank,
+        customer_id=customer_id,
+        id_number=id_number,
+        name=pii.keyring().decrypt(row["name"]) if row["name"] else None,
+        bank_id=bank_id,
+        bank_code=row["bank_code"],
         offer=offer,
-        applicant={
-            "age": age_on(customer.id_number, today),
-            "gender": gender_of(customer.id_number),
-            "is_bank_customer": bool(relationship and relationship.is_bank_customer),
-        },
-        list_level=screening.level,
-        unsecured_headroom_fen=regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - used,
-        lpr_bps=lpr,
+        applicant={"age": age_on(id_number, today), "gender": gender_of(id_number), "is_bank_customer": bool(row["is_bank_customer"])},
+        list_level=row["list_level"],
+        unsecured_headroom_fen=regulation.UNSECURED_CREDIT_CAP_YUAN * 100 - int(row["unsecured_used_fen"]),
+        lpr_bps=await products.lpr_bps(offer.definition.pricing.lpr_term, today),
     )
 
 
@@ -154,9 +179,7 @@ async def _unsecured_exposure(customer_id: int, *, excluding: int | None = None)
 
 
 async def _decide(case: _Case, sources: DataSources, needed: tuple[str, ...], request: LoanRequest, *, indicative: bool) -> Decision:
-    records, unavailable = await gather(
-        sources, needed, id_number=case.customer.id_number, person_name=case.customer.name, bank_code=case.bank.code
-    )
+    records, unavailable = await gather(sources, needed, id_number=case.id_number, person_name=case.name, bank_code=case.bank_code)
     evidence = Evidence(
         applicant=case.applicant,
         sources=records,
@@ -175,17 +198,17 @@ async def quote(actor: Actor, sources: DataSources, code: str, request: LoanRequ
 
 async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
     case = await _read_case(actor, code, request, consents="all")
-    offer, customer, bank = case.offer, case.customer, case.bank
+    offer = case.offer
     decision = await _decide(case, sources, offer.definition.data_sources, request, indicative=False)
     async with in_transaction():
         # Lock the customer and count again: concurrent applications must not pass the cap together.
-        await Customer.filter(id=customer.id).select_for_update().first()
-        live = await Application.filter(customer_id=customer.id, status__in=list(LIVE)).count()
+        await Customer.filter(id=case.customer_id).select_for_update().first()
+        live = await Application.filter(customer_id=case.customer_id, status__in=list(LIVE)).count()
         if live >= offer.definition.max_live_applications:
             raise TooManyLiveApplications(details={"live": live})
         application = await Application.create(
-            bank=bank,
-            customer=customer,
+            bank_id=case.bank_id,
+            customer_id=case.customer_id,
             product=offer.product,
             product_version=offer.version,
             channel=actor.channel or "unknown",
@@ -206,22 +229,18 @@ async def submit(actor: Actor, sources: DataSources, code: str, request: LoanReq
             "application.submit",
             "application",
             application.id,
-            bank_id=bank.id,
+            bank_id=case.bank_id,
             after={"product": offer.product.code, "version": offer.version, "status": application.status, "limit_fen": decision.limit_fen},
         )
         await _announce(application)
     return application
 
 
-async def _check_history(customer: Customer, offer: Offer) -> None:
+def _check_history(offer: Offer, *, live: int, last_rejected_at, now) -> None:
     """Cooling-off and live applications count across every member bank."""
     cooling = offer.definition.cooling_off_days
-    if cooling:
-        since = clock.now() - timedelta(days=cooling)
-        recent = await Application.filter(customer_id=customer.id, product_id=offer.product.id, status=REJECTED, decided_at__gte=since).order_by("-decided_at").first()
-        if recent:
-            raise CoolingOff(details={"apply_again_after": (recent.decided_at + timedelta(days=cooling)).date().isoformat()})
-    live = await Application.filter(customer_id=customer.id, status__in=list(LIVE)).count()
+    if cooling and last_rejected_at is not None and last_rejected_at > now - timedelta(days=cooling):
+        raise CoolingOff(details={"apply_again_after": (last_rejected_at + timedelta(days=cooling)).date().isoformat()})
     if live >= offer.definition.max_live_applications:
         raise TooManyLiveApplications(details={"live": live})
 

@@ -9,10 +9,11 @@ that fails is skipped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from infra import pii
 from lending_core.datasources import ports
@@ -86,7 +87,7 @@ async def gather(
     missing = []
     for name, key, cached in zip(needed, keys, await _cached(sources, keys)):
         if cached:
-            records[name] = json.loads(cached)
+            records[name] = orjson.loads(cached)
         else:
             missing.append((name, key))
     answers = await asyncio.gather(
@@ -96,7 +97,7 @@ async def gather(
     records.update({name: answer for (name, _), answer in zip(missing, answers) if answer is not None})
     if fresh and sources.cache is not None:
         try:
-            await sources.cache.set_many({key: json.dumps(value).encode() for key, value in fresh.items()}, sources.cache_ttl_seconds)
+            await sources.cache.set_many({key: orjson.dumps(value) for key, value in fresh.items()}, sources.cache_ttl_seconds)
         except Exception:
             log.warning("data cache unavailable")
     return records, tuple(name for name in needed if name not in records)

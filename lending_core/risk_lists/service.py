@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from infra import audit, clock, pii
+from infra import audit, clock, pii, sql
 from infra.actors import Actor
 from infra.errors import NotFound
 from infra.identity_numbers import InvalidIdNumber, InvalidPhone, validate_id_number, validate_phone
@@ -487,23 +487,34 @@ async def screen_customer(customer_id: int, *, bank_id: int, at: datetime) -> Sc
     )
 
 
+def matching_entries_sql(*, bank: str, at: str, keys: dict[str, list[str]]) -> str:
+    """The one definition of a list match, as SQL: entries of the bank or of all banks, active
+    and unexpired at ``at``, sharing any of ``keys`` (column → SQL expressions: placeholders, or
+    columns of an enclosing query, as the application case read embeds it). Strongest first."""
+    matches = " OR ".join(f"e.{column} IN ({', '.join(values)})" for column, values in keys.items() if values)
+    strength = " ".join(f"WHEN '{level}' THEN {rank}" for rank, level in enumerate(LEVELS))
+    return (
+        f"SELECT e.id, e.level FROM risk_list_entry e WHERE e.status = '{ACTIVE}' "
+        f"AND (e.bank_id = {bank} OR e.bank_id IS NULL) AND (e.expires_at IS NULL OR e.expires_at > {at}) "
+        f"AND ({matches}) ORDER BY CASE e.level {strength} ELSE {len(LEVELS)} END, e.id"
+    )
+
+
 async def _screen(*, bank_id: int, id_number_hashes: list[str], phone_hashes: list[str], unionid_hashes: list[str], at: datetime) -> Screening:
     if at.tzinfo is None:
         raise ValueError("screening needs a timezone-aware time")
-    if not (id_number_hashes or phone_hashes or unionid_hashes):
+    keys, params = {}, {"bank": bank_id, "at": at}
+    for column, hashes in zip(KEY_COLUMNS, (id_number_hashes, phone_hashes, unionid_hashes)):
+        placeholders, values = sql.in_list(column, hashes)
+        keys[column] = [placeholders] if hashes else []
+        params.update(values)
+    if not params.keys() - {"bank", "at"}:
         return Screening(level=None)
-    wanted = _any_key({"id_number_hash": id_number_hashes, "phone_hash": phone_hashes, "unionid_hash": unionid_hashes})
-    rows = await (
-        ListEntry.filter(status=ACTIVE)
-        .filter(Q(bank_id=bank_id) | Q(bank_id__isnull=True))
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
-        .filter(wanted)
-        .values_list("id", "level")
-    )
-    hits = sorted(((LEVELS.index(level), entry_id) for entry_id, level in rows if level in LEVELS))
+    rows = await sql.fetch_all(matching_entries_sql(bank=":bank", at=":at", keys=keys), **params)
+    hits = [row for row in rows if row["level"] in LEVELS]
     if not hits:
         return Screening(level=None)
-    return Screening(level=LEVELS[hits[0][0]], entry_ids=tuple(entry_id for _, entry_id in hits))
+    return Screening(level=hits[0]["level"], entry_ids=tuple(row["id"] for row in hits))
 
 
 def _any_key(hashes_by_column: dict[str, list[str]]) -> Q:
