@@ -1,0 +1,1 @@
+"""Contracts: credit and loan contracts, their signing and the evidence that proves it."""
