@@ -84,6 +84,11 @@ class Settings:
     data_cache_seconds: int = 600
     # Signed server-to-server requests (bank apps, partner platforms): accepted clock skew.
     signature_window_seconds: int = 300
+    # The sandbox evidence notary keeps its own signing key and journal here, outside our database.
+    notary_dir: str = "var/notary"
+    # One-time signing codes: how long one lives and how many wrong tries it takes.
+    sms_code_ttl_seconds: int = 300
+    sms_code_max_attempts: int = 5
     log_json: bool = True
     log_level: str = "INFO"
     # Runs the outbox relay inside the API process (demo); production runs it as its own worker.
@@ -119,6 +124,9 @@ class Settings:
             wechat_timeout_seconds=float(_int(env, "WECHAT_TIMEOUT_MS", 5000)) / 1000,
             wechat_templates=_templates(env.get("WECHAT_TEMPLATES")),
             signature_window_seconds=_int(env, "SIGNATURE_WINDOW_SECONDS", 300),
+            notary_dir=env.get("NOTARY_DIR") or "var/notary",
+            sms_code_ttl_seconds=_int(env, "SMS_CODE_TTL_SECONDS", 300),
+            sms_code_max_attempts=_int(env, "SMS_CODE_MAX_ATTEMPTS", 5),
             data_source_timeout_seconds=_int(env, "DATA_SOURCE_TIMEOUT_MS", 3000) / 1000,
             data_cache_seconds=_int(env, "DATA_CACHE_SECONDS", 600),
             log_json=_bool(env, "LOG_JSON", True),

@@ -24,6 +24,7 @@ MODEL_MODULES = [
     "channels.models",
     "lending_core.products.models",
     "lending_core.applications.models",
+    "lending_core.contracts.models",
 ]
 
 

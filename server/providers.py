@@ -8,13 +8,17 @@ WeChat always uses its real client (wechatpy): in the demo and tests it talks to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from channels.ports import MiniProgram
 from infra.settings import Settings, SettingsError
 from infra.cache import RedisCache
 from integrations import data_sandbox
 from integrations.identity_sandbox import SandboxIdentityVerifier
+from integrations.notary_sandbox import SandboxNotary
+from integrations.sms_sandbox import SandboxSms
 from integrations.wechat import WeChatpyMiniProgram
+from lending_core.contracts.ports import EvidenceNotary, SmsSender
 from lending_core.customers.ports import IdentityVerifier
 from lending_core.datasources.gather import DataSources
 
@@ -24,12 +28,14 @@ class Providers:
     mini_program: MiniProgram
     identity_verifier: IdentityVerifier
     data_sources: DataSources
+    notary: EvidenceNotary
+    sms: SmsSender
 
 
 def build_providers(settings: Settings, redis) -> Providers:
     if settings.providers == "real":
         raise SettingsError(
-            "no production client exists yet for: real-name verification, the data sources (see README, 'Outside parties')"
+            "no production client exists yet for: real-name verification, the data sources, the evidence notary, SMS (see README, 'Outside parties')"
         )
     return Providers(
         mini_program=WeChatpyMiniProgram(
@@ -46,6 +52,8 @@ def build_providers(settings: Settings, redis) -> Providers:
             timeout_seconds=settings.data_source_timeout_seconds,
             cache_ttl_seconds=settings.data_cache_seconds,
         ),
+        notary=SandboxNotary(Path(settings.notary_dir)),
+        sms=SandboxSms(),
     )
 
 

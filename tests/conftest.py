@@ -33,7 +33,7 @@ def fake_wechat() -> str:
 
 @pytest.fixture(scope="session")
 def base_settings(tmp_path_factory, fake_wechat) -> Settings:
-    env = dict(ENV, WECHAT_API_BASE=fake_wechat, WECHAT_TIMEOUT_MS="2000")
+    env = dict(ENV, WECHAT_API_BASE=fake_wechat, WECHAT_TIMEOUT_MS="2000", NOTARY_DIR=str(tmp_path_factory.mktemp("notary")))
     if not env.get("DATABASE_URL"):
         env["DATABASE_URL"] = f"sqlite://{tmp_path_factory.mktemp('db')}/test.sqlite3"
     return Settings.from_env(env)

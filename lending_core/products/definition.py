@@ -10,6 +10,7 @@ computed from named fen fields times Decimal multipliers, rates in basis points.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
@@ -18,6 +19,7 @@ import zen
 
 from lending_core.channel_names import CUSTOMER_CHANNELS
 from lending_core.datasources.ports import SOURCES
+from lending_core.products import regulation
 
 REPAYMENT_METHODS = ("equal_instalment", "equal_principal", "interest_only", "bullet")
 TARGETS = ("individual", "sole_proprietor", "small_firm")
@@ -45,9 +47,17 @@ class InvalidDefinition(ValueError):
 class Expression:
     text: str
     compiled: Any = field(compare=False, repr=False)
+    # The context roots the text names: only those are handed to the engine, because converting
+    # the whole context (every source record) for each of a product's dozens of expressions
+    # was most of the decision's cost.
+    roots: tuple[str, ...] = field(default=CONTEXT_ROOTS, compare=False, repr=False)
+
+    @classmethod
+    def compile(cls, text: str) -> Expression:
+        return cls(text, zen.compile_expression(text), tuple(root for root in CONTEXT_ROOTS if re.search(rf"\b{root}\b", text)))
 
     def __call__(self, context: Mapping[str, Any]) -> Any:
-        return self.compiled.evaluate(dict(context))
+        return self.compiled.evaluate({root: context[root] for root in self.roots if root in context})
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,30 @@ class Pricing:
 
 
 @dataclass(frozen=True)
+class Servicing:
+    """How a loan of the product is serviced: frozen into each contract when it is made."""
+
+    penalty_uplift_bps: int  # penalty rate = contract rate × (1 + uplift); 5000 = +50%
+    allocation: tuple[str, ...]  # the order a repayment pays what is due
+    early_repayment_fee_bps: int  # of the principal repaid early
+    day_basis: int  # days a year, for accruals by the day
+    credit_line_months: int  # how long the granted limit can be drawn on
+    signing_days: int  # how long the contract waits for every signature
+
+
+DEFAULT_SERVICING = {
+    "penalty_uplift_bps": 5000,
+    "allocation": ["penalty", "interest", "principal"],
+    "early_repayment_fee_bps": 0,
+    "day_basis": 360,
+    "credit_line_months": 12,
+    "signing_days": 7,
+}
+ALLOCATION_PARTS = ("penalty", "interest", "principal")
+DAY_BASES = (360, 365)
+
+
+@dataclass(frozen=True)
 class Bounds:
     min: int
     max: int
@@ -137,6 +171,7 @@ class ProductDefinition:
     limit: LimitModel
     pricing: Pricing
     overridable: Mapping[str, Bounds]
+    servicing: Servicing
     raw: Mapping[str, Any] = field(compare=False, repr=False)
 
     @property
@@ -180,6 +215,7 @@ def parse(raw: Mapping[str, Any], *, source: str) -> ProductDefinition:
             limit=reader.limit(data_sources),
             pricing=reader.pricing(),
             overridable=reader.overridable(),
+            servicing=reader.servicing(),
             raw=dict(raw),
         )
     except _Stop:
@@ -269,16 +305,16 @@ class _Reader:
     def expression(self, where: str, text: Any, data_sources: tuple[str, ...]) -> tuple[Expression, tuple[str, ...]]:
         if not isinstance(text, str) or not text.strip():
             self.fail(where, "needs an expression")
-            return Expression("false", zen.compile_expression("false")), ()
+            return Expression.compile("false"), ()
         error = zen.validate_expression(text)
         if error:
             self.fail(where, f"expression {text!r} does not parse: {error.get('source', error)}")
-            return Expression("false", zen.compile_expression("false")), ()
+            return Expression.compile("false"), ()
         needs = tuple(sorted({root for root in (*SOURCES, "derived") if f"{root}." in text}))
         missing = [n for n in needs if n != "derived" and n not in data_sources]
         if missing:
             self.fail(where, f"reads {', '.join(missing)} but data_sources does not list it")
-        return Expression(text, zen.compile_expression(text)), needs
+        return Expression.compile(text), needs
 
     def admission(self, data_sources: tuple[str, ...]):
         rules = self.get("admission", [])
@@ -382,6 +418,33 @@ class _Reader:
         if floor > cap:
             self.fail("pricing", f"floor_bps {floor} is above cap_bps {cap}")
         return Pricing(self.choice("pricing.lpr_term", LPR_TERMS), dict(spreads), floor, cap)
+
+    def servicing(self) -> Servicing:
+        """The optional ``[servicing]`` table; what it leaves out takes DEFAULT_SERVICING."""
+        given = self.get("servicing", {})
+        unknown = sorted(set(given) - set(DEFAULT_SERVICING)) if isinstance(given, Mapping) else []
+        for name in unknown:
+            self.fail(f"servicing.{name}", f"unknown; known: {', '.join(DEFAULT_SERVICING)}")
+        value = {**DEFAULT_SERVICING, **(given if isinstance(given, Mapping) else {})}
+        whole = {}
+        for name in ("penalty_uplift_bps", "early_repayment_fee_bps", "credit_line_months", "signing_days", "day_basis"):
+            number = value[name]
+            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+                self.fail(f"servicing.{name}", "must be a whole number ≥ 0")
+                number = DEFAULT_SERVICING[name]
+            whole[name] = number
+        if whole["penalty_uplift_bps"] > regulation.PENALTY_UPLIFT_MAX_BPS:
+            self.fail("servicing.penalty_uplift_bps", f"penalty interest may be at most {regulation.PENALTY_UPLIFT_MAX_BPS} bps above the contract rate's own (+50%)")
+        if whole["day_basis"] not in DAY_BASES:
+            self.fail("servicing.day_basis", f"must be one of {', '.join(map(str, DAY_BASES))}")
+        for name in ("credit_line_months", "signing_days"):
+            if whole[name] < 1:
+                self.fail(f"servicing.{name}", "must be at least 1")
+        allocation = value["allocation"]
+        if not isinstance(allocation, list) or sorted(allocation) != sorted(ALLOCATION_PARTS):
+            self.fail("servicing.allocation", f"must order each of {', '.join(ALLOCATION_PARTS)} once")
+            allocation = DEFAULT_SERVICING["allocation"]
+        return Servicing(allocation=tuple(allocation), **whole)
 
     def overridable(self) -> Mapping[str, Bounds]:
         found = {}
