@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -122,7 +123,19 @@ def _start_fake_wechat(settings: Settings):
 def _app_factory():
     from server.app import create_app
 
-    return create_app()
+    app = create_app()
+
+    @app.after_server_start
+    async def tune_garbage_collector(app, loop) -> None:
+        # Everything loaded at start-up (modules, product definitions, routes) lives as long as
+        # the worker: freezing it keeps the cyclic collector from re-scanning it, and a larger
+        # young generation lets a request's short-lived objects die by reference counting
+        # first. Measured: several percent more quotes a second (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
+
+    return app
 
 
 async def _relay(settings: Settings) -> None:
