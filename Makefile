@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo relay bench clean
+.PHONY: run test setup migrate demo relay daily bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: demo
 
 relay: setup
 	$(PY) -m server.cli relay
+
+# The loans' daily job for today (DATE=YYYY-MM-DD for another day, BANK=CODE for one bank).
+daily: setup
+	$(PY) -m server.cli daily $(if $(DATE),--date $(DATE)) $(if $(BANK),--bank $(BANK))
 
 test: setup
 	$(PY) -m pytest

@@ -15,7 +15,9 @@ from api.signed import signed
 from api.validation import Body, ObjectId, json_body, parse_json
 from channels import bank_apps, wechat
 from channels.customer_sessions import reload_customer_actor
+from lending_core.channel_names import WECHAT_MINIPROGRAM
 from lending_core.customers.service import FirmAssertion
+from marketing import service as invites
 
 bp = Blueprint("channels", url_prefix="/api/v1/channels")
 
@@ -23,6 +25,8 @@ bp = Blueprint("channels", url_prefix="/api/v1/channels")
 class WeChatLoginBody(Body):
     code: str = Field(min_length=1, max_length=128, description="the code from wx.login")
     bank_id: ObjectId | None = Field(None, description="the member bank chosen by city or county, if any")
+    scene: str | None = Field(None, min_length=1, max_length=32, description="the invite code the mini-program was opened with (its scene)")
+    device_id: str | None = Field(None, min_length=8, max_length=128, description="the install id the mini-program keeps in its storage")
 
 
 class PhoneBody(Body):
@@ -57,8 +61,15 @@ class BankSessionBody(Body):
 @openapi.summary("Mini-program login: exchange a wx.login code for a customer session")
 @json_body(WeChatLoginBody)
 async def wechat_login(request: Request, body: WeChatLoginBody):
-    login = await wechat.login(request.app.ctx.providers.mini_program, body.code, bank_id=body.bank_id, policy=token_policy(request))
-    return response.json(presenters.signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new))
+    invite_bank_id = await invites.invite_bank(body.scene) if body.scene else None
+    login = await wechat.login(
+        request.app.ctx.providers.mini_program, body.code, bank_id=body.bank_id, policy=token_policy(request), invite_bank_id=invite_bank_id
+    )
+    arrival = await invites.on_login(
+        login.customer.id, scene=body.scene, device_id=body.device_id, ip=request.remote_addr or request.ip, channel=WECHAT_MINIPROGRAM
+    )
+    extra = {"referral": presenters.arrival(arrival)} if arrival is not None else {}
+    return response.json(presenters.signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new, **extra))
 
 
 @bp.post("/wechat/phone")

@@ -22,12 +22,18 @@ from infra.logs import request_id_var
 from infra.rate_limit import RateLimited
 from lending_core.access import BankNotChosen
 from lending_core.applications import errors as application_errors
+from lending_core.contracts import errors as contract_errors
+from lending_core.contracts import ports as contract_ports
 from lending_core.customers import errors as customer_errors
+from lending_core.ledger.service import LedgerKeyReused
+from lending_core.loans import errors as loan_errors
+from lending_core.loans.ports import CoreBankingUnavailable
 from lending_core.products import errors as product_errors
 from lending_core.customers.ports import VerificationUnavailable
 from lending_core.approvals.service import SelfApproval, UnknownChangeKind
 from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
 from lending_core.risk_lists import errors as list_errors
+from marketing import errors as marketing_errors
 
 log = logging.getLogger("api.errors")
 
@@ -114,6 +120,46 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     application_errors.TooManyLiveApplications: (409, "TOO_MANY_LIVE_APPLICATIONS"),
     application_errors.ReviewerIsReferrer: (403, "REVIEWER_IS_REFERRER"),
     application_errors.AboveModelLimit: (403, "ABOVE_MODEL_LIMIT"),
+    # Contracts and signing.
+    contract_errors.ContractNotFound: (404, "CONTRACT_NOT_FOUND"),
+    contract_errors.ApplicationNotApproved: (409, "APPLICATION_NOT_APPROVED"),
+    contract_errors.SignatoryMissing: (422, "SIGNATORY_MISSING"),
+    contract_errors.SignatoryNotAllowed: (422, "SIGNATORY_NOT_ALLOWED"),
+    contract_errors.InvalidParty: (422, "INVALID_PARTY"),
+    contract_errors.PartyIsBorrower: (422, "PARTY_IS_BORROWER"),
+    contract_errors.AlreadySigned: (409, "ALREADY_SIGNED"),
+    contract_errors.ContractNotSignable: (409, "CONTRACT_NOT_SIGNABLE"),
+    contract_errors.ContractExpired: (410, "CONTRACT_EXPIRED"),
+    contract_errors.SigningCodeNotSent: (409, "SIGNING_CODE_NOT_SENT"),
+    contract_errors.SigningCodeExpired: (422, "SIGNING_CODE_EXPIRED"),
+    contract_errors.SigningCodeWrong: (422, "SIGNING_CODE_WRONG"),
+    contract_errors.SigningCodeLocked: (423, "SIGNING_CODE_LOCKED"),
+    contract_errors.SigningCodeTooSoon: (429, "SIGNING_CODE_TOO_SOON"),
+    contract_errors.CertificateNotSigner: (403, "CERTIFICATE_NOT_SIGNER"),
+    contract_errors.SigningMethodUnavailable: (422, "SIGNING_METHOD_UNAVAILABLE"),
+    contract_ports.CertificateRejected: (422, "CERTIFICATE_REJECTED"),
+    contract_ports.LivenessFailed: (422, "LIVENESS_FAILED"),
+    contract_ports.SmsUnavailable: (503, "SMS_UNAVAILABLE"),
+    contract_ports.CertificateAuthorityUnavailable: (503, "CERTIFICATE_AUTHORITY_UNAVAILABLE"),
+    contract_ports.LivenessUnavailable: (503, "LIVENESS_UNAVAILABLE"),
+    # Loans: drawdown, repayment, ledger.
+    loan_errors.InvalidAmount: (422, "INVALID_AMOUNT"),
+    loan_errors.ContractNotEffective: (409, "CONTRACT_NOT_EFFECTIVE"),
+    loan_errors.CreditLineExpired: (409, "CREDIT_LINE_EXPIRED"),
+    loan_errors.CreditLimitExceeded: (422, "CREDIT_LIMIT_EXCEEDED"),
+    loan_errors.ScheduleRefused: (422, "SCHEDULE_REFUSED"),
+    loan_errors.PledgeInsufficient: (409, "PLEDGE_INSUFFICIENT"),
+    loan_errors.PropertyNotRegistered: (409, "PROPERTY_NOT_REGISTERED"),
+    loan_errors.NotTheBorrower: (403, "NOT_THE_BORROWER"),
+    loan_errors.RepaymentNotAllowed: (403, "GUARANTOR_CANNOT_REPAY"),
+    loan_errors.InsufficientFunds: (409, "INSUFFICIENT_FUNDS"),
+    loan_errors.LoanAlreadyClosed: (409, "LOAN_CLOSED"),
+    loan_errors.RepaymentExceedsPayoff: (422, "REPAYMENT_EXCEEDS_PAYOFF"),
+    loan_errors.PrepaymentNotSchedulable: (422, "PREPAYMENT_NOT_SCHEDULABLE"),
+    loan_errors.DrawdownKeyReused: (422, "IDEMPOTENCY_KEY_REUSED"),
+    loan_errors.RepaymentKeyReused: (422, "IDEMPOTENCY_KEY_REUSED"),
+    LedgerKeyReused: (409, "LEDGER_KEY_REUSED"),
+    CoreBankingUnavailable: (503, "CORE_BANKING_UNAVAILABLE"),
     # Black and grey lists.
     list_errors.UnknownListLevel: (422, "UNKNOWN_LIST_LEVEL"),
     list_errors.MatchKeyRequired: (422, "MATCH_KEY_REQUIRED"),
@@ -124,6 +170,14 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     list_errors.DuplicateListEntry: (409, "DUPLICATE_LIST_ENTRY"),
     list_errors.LiftAlreadyProposed: (409, "LIFT_ALREADY_PROPOSED"),
     list_errors.InvalidImportFile: (422, "INVALID_IMPORT_FILE"),
+    # Invite codes and referrals.
+    marketing_errors.UnknownInviteCode: (404, "INVITE_CODE_NOT_FOUND"),
+    marketing_errors.NoInviteCodeForActor: (403, "NO_INVITE_CODE"),
+    marketing_errors.ReferralRefused: (409, "REFERRAL_REFUSED"),
+    marketing_errors.SelfReferral: (409, "SELF_REFERRAL"),
+    marketing_errors.ReferralLoop: (409, "REFERRAL_LOOP"),
+    marketing_errors.NotANewCustomer: (409, "NOT_A_NEW_CUSTOMER"),
+    marketing_errors.ScanCountingUnavailable: (503, "SCAN_COUNTING_UNAVAILABLE"),
     # Validation helpers of the plumbing raise ValueErrors of their own.
     identity_numbers.InvalidIdNumber: (422, "INVALID_ID_NUMBER"),
     identity_numbers.InvalidPhone: (422, "INVALID_PHONE"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from infra import pii
+from infra.money import yuan_text
 from infra.audit import AuditEntry
 from lending_core.approvals.models import ChangeRequest
 from lending_core.customers.models import BankRelationship, Consent, Customer
@@ -220,3 +221,313 @@ def product_version(v) -> dict:
 def referred_application(a) -> dict:
     """What a partner platform may know of an application it referred: no limits, no reasons."""
     return {"product_code": a.product.code, "status": a.status, "created_at": _ts(a.created_at), "decided_at": _ts(a.decided_at)}
+
+
+# ---- contracts ---------------------------------------------------------------------------------
+
+
+def contract_party(p, *, me: bool = False) -> dict:
+    """A party of a contract: masked, with where their signature stands."""
+    return {
+        "id": p.id,
+        "role": p.role,
+        "name": pii.mask_name(p.name),
+        "phone": pii.mask_phone(p.phone),
+        "is_customer": p.customer_id is not None,
+        "invited_at": _ts(p.invited_at),
+        "signed_at": _ts(p.signed_at),
+        "signature_method": p.signature_method,
+        **({"is_me": True} if me else {}),
+    }
+
+
+def contract_summary(c, product_code: str | None = None) -> dict:
+    """A contract's terms (``product`` loaded, or its code given)."""
+    return {
+        "id": c.id,
+        "bank_id": c.bank_id,
+        "application_id": c.application_id,
+        "product_code": product_code or c.product.code,
+        "product_version": c.product_version,
+        "template": c.template,
+        "status": c.status,
+        "limit_fen": c.limit_fen,
+        "limit_yuan": yuan_text(c.limit_fen),
+        "annual_rate_bps": c.rate_bps,
+        "penalty_rate_bps": c.penalty_rate_bps,
+        "term_months": c.term_months,
+        "repayment_method": c.repayment_method,
+        "collateral": c.collateral,
+        "servicing": c.servicing,
+        "document_sha256": c.document_sha256,
+        "sign_by": _ts(c.sign_by),
+        "effective_at": _ts(c.effective_at),
+        "line_expires_on": c.line_expires_on.isoformat() if c.line_expires_on else None,
+        "created_at": _ts(c.created_at),
+    }
+
+
+def contract_view(v, *, with_document: bool = True) -> dict:
+    """A contract as a party (``v.me``) or staff see it: terms, parties, and the document."""
+    body = {
+        **contract_summary(v.contract, v.product_code),
+        "parties": [contract_party(p, me=v.me is not None and p.id == v.me.id) for p in v.parties],
+    }
+    if v.me is not None:
+        body["my_role"] = v.me.role
+        body["my_signature"] = {"signed_at": _ts(v.me.signed_at), "method": v.me.signature_method}
+    if with_document:
+        body["document_html"] = v.contract.document_html
+    return body
+
+
+def contract_for_staff(v) -> dict:
+    return {**contract_view(v), "customer_id": v.contract.customer_id}
+
+
+def my_contract(contract, party) -> dict:
+    """One line of a customer's contract list: the contract and the capacity they hold in it."""
+    return {
+        **contract_summary(contract),
+        "my_role": party.role,
+        "my_signature": {"signed_at": _ts(party.signed_at), "method": party.signature_method},
+    }
+
+
+def signing_code_sent(sent) -> dict:
+    return {"sent_to": pii.mask_phone(sent.party.phone), "expires_at": _ts(sent.expires_at),
+            "resend_after_seconds": sent.resend_after_seconds}
+
+
+def evidence_report(r) -> dict:
+    return {
+        "contract_id": r.contract_id,
+        "contract_number": r.contract_number,
+        "status": r.status,
+        "ok": r.ok,
+        "first_failure": r.first_failure,
+        "first_failed_sequence": r.first_failed_sequence,
+        "document": {
+            "sha256": r.document_sha256,
+            "recomputed_sha256": r.recomputed_document_sha256,
+            "ok": r.document_ok,
+        },
+        "signatures": [
+            {
+                "party_id": s.party_id,
+                "role": s.role,
+                "name": s.name,
+                "signed_at": _ts(s.signed_at),
+                "method": s.method,
+                "ip": s.ip,
+                "channel": s.channel,
+                "evidence_sequence": s.sequence,
+            }
+            for s in r.signatures
+        ],
+        "timeline": [
+            {
+                "sequence": e.sequence,
+                "kind": e.kind,
+                "occurred_at": _ts(e.occurred_at),
+                "detail": e.detail,
+                "document_sha256": e.document_sha256,
+                "previous_hash": e.previous_hash,
+                "entry_hash": e.stored_hash,
+                "recomputed_hash": e.recomputed_hash,
+                "receipt": e.receipt,
+                "link_ok": e.link_ok,
+                "receipt_ok": e.receipt_ok,
+                "problems": list(e.problems),
+            }
+            for e in r.timeline
+        ],
+        "problems": list(r.problems),
+    }
+
+
+# ---- loans ---------------------------------------------------------------------------------------
+
+
+def _date(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def schedule_row(i) -> dict:
+    """A schedule period, as planned (``schedule.Instalment``) or as serviced (``Instalment``)."""
+    row = {
+        "number": i.number,
+        "due_date": _date(i.due_date),
+        "principal_fen": i.principal_fen,
+        "interest_fen": i.interest_fen,
+        "total_fen": i.principal_fen + i.interest_fen,
+    }
+    if hasattr(i, "status"):
+        row.update(
+            status=i.status,
+            principal_paid_fen=i.principal_paid_fen,
+            interest_paid_fen=i.interest_paid_fen,
+            penalty_fen=i.penalty_fen,
+            penalty_paid_fen=i.penalty_paid_fen,
+            paid_on=_date(i.paid_on),
+        )
+    else:
+        row["opening_principal_fen"] = i.opening_principal_fen
+    return row
+
+
+def drawdown_preview(p) -> dict:
+    c = p.contract
+    return {
+        "contract_id": c.id,
+        "drawn_on": _date(p.on),
+        "principal_fen": p.schedule.principal_fen,
+        "annual_rate_bps": p.schedule.annual_rate_bps,
+        "apr_bps": p.apr_bps,
+        "term_months": p.schedule.term_months,
+        "repayment_method": p.schedule.method,
+        "penalty_rate_bps": c.penalty_rate_bps,
+        "collateral": c.collateral,
+        "total_interest_fen": p.schedule.total_interest_fen,
+        "total_fen": p.schedule.total_fen,
+        "limit_fen": c.limit_fen,
+        "outstanding_before_fen": p.outstanding_fen,
+        "available_after_fen": p.available_fen - p.schedule.principal_fen,
+        "line_expires_on": _date(c.line_expires_on),
+        "schedule": [schedule_row(i) for i in p.schedule.instalments],
+    }
+
+
+def loan_summary(loan, capacity: str, owed: dict) -> dict:
+    from lending_core.loans.servicing import bucket
+
+    return {
+        "id": loan.id,
+        "contract_id": loan.contract_id,
+        "bank_id": loan.bank_id,
+        "capacity": capacity,
+        "status": loan.status,
+        "principal_fen": loan.principal_fen,
+        "annual_rate_bps": loan.rate_bps,
+        "apr_bps": loan.apr_bps,
+        "penalty_rate_bps": loan.penalty_rate_bps,
+        "term_months": loan.term_months,
+        "repayment_method": loan.repayment_method,
+        "collateral": loan.collateral,
+        "drawn_on": _date(loan.drawn_on),
+        "maturity_date": _date(loan.maturity_date),
+        "closed_on": _date(loan.closed_on),
+        "days_past_due": loan.dpd,
+        "overdue_bucket": bucket(loan.dpd),
+        "classification": loan.classification,
+        "owed": {f"{part}_fen": amount for part, amount in owed.items()},
+    }
+
+
+def loan_detail(view) -> dict:
+    return {
+        **loan_summary(view.loan, view.capacity, view.owed),
+        "pledged_fen": view.loan.pledged_fen,
+        "schedule": [schedule_row(i) for i in view.instalments],
+    }
+
+
+def loan_for_staff(view, repayments) -> dict:
+    return {
+        **loan_detail(view),
+        "customer_id": view.loan.customer_id,
+        "settlement_account": view.loan.settlement_account,
+        "pledge_account": view.loan.pledge_account,
+        "property_certificate": view.loan.property_certificate,
+        "serviced_through": _date(view.loan.serviced_through),
+        "repayments": [repayment(r) for r in repayments],
+    }
+
+
+def repayment(r) -> dict:
+    return {
+        "id": r.id,
+        "loan_id": r.loan_id,
+        "source": r.source,
+        "business_date": _date(r.business_date),
+        "amount_fen": r.amount_fen,
+        "principal_fen": r.principal_fen,
+        "prepaid_principal_fen": r.prepaid_principal_fen,
+        "interest_fen": r.interest_fen,
+        "accrued_interest_fen": r.accrued_interest_fen,
+        "penalty_fen": r.penalty_fen,
+        "fee_fen": r.fee_fen,
+        "closed_loan": r.closed_loan,
+        "created_at": _ts(r.created_at),
+    }
+
+
+def payoff_quote(loan, q) -> dict:
+    return {
+        "loan_id": loan.id,
+        "on": _date(q.on),
+        "due": {"principal_fen": q.due_principal_fen, "interest_fen": q.due_interest_fen, "penalty_fen": q.due_penalty_fen, "total_fen": q.due_fen},
+        "early": {"principal_fen": q.later_principal_fen, "accrued_interest_fen": q.accrued_interest_fen, "fee_fen": q.fee_fen, "total_fen": q.early_fen},
+        "total_fen": q.total_fen,
+    }
+
+
+# ---- marketing: invite codes and referrals ------------------------------------------------------
+
+
+def invite_code(c, *, page_path: str, deep_link: str, images_base: str) -> dict:
+    """One's own invite code, where it leads and where its images are."""
+    return {
+        "code": c.code,
+        "owner_kind": c.owner_kind,
+        "bank_id": c.bank_id,
+        "page_path": page_path,
+        "deep_link": deep_link,
+        "images": {name: f"{images_base}/{name}" for name in ("qr.png", "qr.svg", "wxacode.png", "poster.png")},
+        "created_at": _ts(c.created_at),
+    }
+
+
+def scan(s) -> dict:
+    """What an anonymous scanner learns: the code is real and which bank it leads to, not who owns it."""
+    return {"code": s.invite.code, "owner_kind": s.invite.owner_kind, "bank": {"id": s.bank.id, "name": s.bank.name} if s.bank else None}
+
+
+def arrival(a) -> dict:
+    if a.referral is None:
+        return {"bound": False, "refused": a.refused}
+    return {"bound": True, "referral_id": a.referral.id, "stage": a.referral.stage}
+
+
+def referee(r) -> dict:
+    """A person the caller invited, as the inviter may see them: masked, with their progress."""
+    return {
+        "id": r.id,
+        "name": pii.mask_name(r.referee.name) if r.referee.name else None,
+        "stage": r.stage,
+        "bound_at": _ts(r.bound_at),
+        "applied_at": _ts(r.applied_at),
+        "approved_at": _ts(r.approved_at),
+        "disbursed_at": _ts(r.disbursed_at),
+    }
+
+
+def _stage_counts(c) -> dict:
+    return {
+        "registered": c.registered,
+        "applied": c.applied,
+        "approved": c.approved,
+        "disbursed": c.disbursed,
+        "disbursed_principal_fen": c.disbursed_principal_fen,
+        "voided": c.voided,
+    }
+
+
+def referral_summary(s) -> dict:
+    body = {"scope": s.scope, "totals": _stage_counts(s.totals)}
+    if s.breakdown_by:
+        body["by"] = s.breakdown_by
+        body["breakdown"] = [{s.breakdown_by: key, **_stage_counts(counts)} for key, counts in sorted(s.breakdown.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+    if s.by_credit:
+        body["by_credit"] = {credit: _stage_counts(counts) for credit, counts in sorted(s.by_credit.items())}
+    return body

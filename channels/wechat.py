@@ -41,9 +41,12 @@ class Login:
     is_new: bool
 
 
-async def login(mini_program: MiniProgram, code: str, *, bank_id: int | None, policy: TokenPolicy) -> Login:
+async def login(
+    mini_program: MiniProgram, code: str, *, bank_id: int | None, policy: TokenPolicy, invite_bank_id: int | None = None
+) -> Login:
     """Exchange a ``wx.login`` code for our session. The bank is the one chosen now (by city or
-    county), else the one remembered from last time; without either the customer chooses next."""
+    county), else the one remembered from last time, else the bank of the invite code the customer
+    arrived with; without any the customer chooses next."""
     wechat = await mini_program.code_to_session(code)
     actor = system("wechat-login")
     arrival = await customers.arrive_by_wechat(actor, appid=mini_program.appid, openid=wechat.openid, unionid=wechat.unionid)
@@ -58,6 +61,8 @@ async def login(mini_program: MiniProgram, code: str, *, bank_id: int | None, po
                 customer=customer, appid=mini_program.appid, openid_hash=openid_hash, openid=wechat.openid, session_key=wechat.session_key
             )
     signed_in = customer_sessions.customer_actor(customer, bank_id=None, channel=WECHAT_MINIPROGRAM)
+    if bank_id is None and customer.last_bank_id is None:
+        bank_id = invite_bank_id
     if bank_id is not None:
         bank = await customers.choose_bank(signed_in, bank_id)
         chosen = bank.id

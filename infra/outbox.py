@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Awaitable, Callable, Mapping
 
 from tortoise import fields
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.models import Model
 
@@ -48,6 +49,52 @@ class OutboxMessage(Model):
 
 
 Handler = Callable[[OutboxMessage], Awaitable[None]]
+
+
+class OutboxReceipt(Model):
+    """One listener of a fanned-out topic handled one message: it is not run for it again."""
+
+    id = fields.BigIntField(primary_key=True)
+    message_id = fields.BigIntField()
+    listener = fields.CharField(max_length=64)
+    handled_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "outbox_receipt"
+        unique_together = (("message_id", "listener"),)
+
+
+class ListenersFailed(Exception):
+    """Some listeners of a fanned-out message failed; those that succeeded will not run again."""
+
+
+def fan_out(listeners: Mapping[str, Handler]) -> Handler:
+    """One handler for a topic several parts listen to. Each listener runs until it succeeds once
+    per message and then leaves a receipt, so a message retried because one listener failed runs
+    only the listeners without a receipt; one listener's failure never re-runs another's effect.
+    Receipts are written after a listener returns (a listener may call out, and a transaction
+    must not stay open across that): a crash between the two runs the listener again, which
+    every handler must tolerate anyway. Listener names are stored: keep them stable."""
+
+    async def handle(message: OutboxMessage) -> None:
+        done = set(await OutboxReceipt.filter(message_id=message.id).values_list("listener", flat=True))
+        failures = []
+        for name, listener in listeners.items():
+            if name in done:
+                continue
+            try:
+                await listener(message)
+            except Exception as exc:  # one listener's failure must not stop the others
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                continue
+            try:
+                await OutboxReceipt.create(message_id=message.id, listener=name)
+            except IntegrityError:
+                pass  # a relay whose lease had expired ran it too: done either way
+        if failures:
+            raise ListenersFailed("; ".join(failures))
+
+    return handle
 
 
 async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None) -> OutboxMessage:

@@ -1,3 +1,14 @@
 """Marketing: invite codes and QR images, referral attribution, campaigns (QR-share, referral,
 phone-credit, red packets), payouts and staff quotas. It listens to lending events and reads
-lending data; it never decides credit. (Built in the Marketing issue.)"""
+lending data; it never decides credit.
+
+- ``codes``: the invite-code alphabet and deep links (pure).
+- ``qr``: QR PNG/SVG and the share poster (pure rendering, Pillow and ``qrcode``).
+- ``service``: invite codes, scans (touches) and binding a referee to an inviter.
+- ``funnel``: a referral's stages (registered → applied → approved → disbursed), advanced by the
+  lending events that reach us through the outbox.
+- ``rollups``: counts per stage for a staff member, a branch and a bank.
+
+Devices and networks are kept only as keyed hashes (``infra.pii.lookup_hash``): enough to tell
+"the same phone" or "the same network" apart, never enough to recover an address.
+"""

@@ -14,7 +14,7 @@ import orjson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from api import admin, channels, contracts, customer, health, lending, loans, open_platform, risk_lists, staff_auth
+from api import admin, channels, contracts, customer, health, lending, loans, marketing, open_platform, risk_lists, staff_auth
 from api.errors import JsonErrorHandler
 from channels.sessions import TokenPolicy
 from infra import pii
@@ -72,7 +72,7 @@ def create_app(
     app.ctx.redis = redis if redis is not None else create_redis(settings)
     app.ctx.providers = build_providers(settings, app.ctx.redis)
 
-    for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp, customer.banks_bp, channels.bp, open_platform.bp, risk_lists.bp, lending.bp, lending.staff_bp, contracts.bp, loans.bp):
+    for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp, customer.banks_bp, channels.bp, open_platform.bp, risk_lists.bp, lending.bp, lending.staff_bp, contracts.bp, loans.bp, marketing.bp):
         app.blueprint(blueprint)
 
     _add_request_context(app)

@@ -25,6 +25,10 @@ MODEL_MODULES = [
     "lending_core.products.models",
     "lending_core.applications.models",
     "lending_core.contracts.models",
+    "lending_core.ledger.models",
+    "lending_core.loans.models",
+    "integrations.core_banking_sandbox",
+    "marketing.models",
 ]
 
 

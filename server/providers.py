@@ -7,6 +7,7 @@ WeChat always uses its real client (wechatpy): in the demo and tests it talks to
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +15,17 @@ from channels.ports import MiniProgram
 from infra.settings import Settings, SettingsError
 from infra.cache import RedisCache
 from integrations import data_sandbox
+from integrations.ca_sandbox import SandboxCertificateAuthority
+from integrations.core_banking_sandbox import SandboxCoreBanking
 from integrations.identity_sandbox import SandboxIdentityVerifier
+from integrations.liveness_sandbox import SandboxLiveness
 from integrations.notary_sandbox import SandboxNotary
 from integrations.sms_sandbox import SandboxSms
 from integrations.wechat import WeChatpyMiniProgram
-from lending_core.contracts.ports import EvidenceNotary, SmsSender
+from lending_core.contracts.ports import CertificateAuthority, EvidenceNotary, LivenessCheck, SmsSender
 from lending_core.customers.ports import IdentityVerifier
 from lending_core.datasources.gather import DataSources
+from lending_core.loans.ports import CoreBanking
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,9 @@ class Providers:
     data_sources: DataSources
     notary: EvidenceNotary
     sms: SmsSender
+    certificate_authority: CertificateAuthority
+    liveness: LivenessCheck
+    core_banking: CoreBanking
 
 
 def build_providers(settings: Settings, redis) -> Providers:
@@ -54,6 +62,11 @@ def build_providers(settings: Settings, redis) -> Providers:
         ),
         notary=SandboxNotary(Path(settings.notary_dir)),
         sms=SandboxSms(),
+        # The sandbox CA keeps its hierarchy beside the notary's directory, shared by workers.
+        certificate_authority=SandboxCertificateAuthority(Path(settings.notary_dir).parent / "sandbox_ca"),
+        liveness=SandboxLiveness(hashlib.sha256(b"liveness-sandbox\x00" + settings.secret_key.encode("utf-8")).digest()),
+        # Demo accounts in our own database: see integrations/core_banking_sandbox.py.
+        core_banking=SandboxCoreBanking(),
     )
 
 

@@ -58,6 +58,8 @@ STATUS = TransitionTable(
         ("withdraw", "approved"): "withdrawn",
         # Contracts take an approved application on (Contracts and servicing).
         ("contract", "approved"): "contracted",
+        # Its contract was not signed in time: the approval is spent, the customer applies again.
+        ("contract_expired", "contracted"): "lapsed",
     },
 )
 

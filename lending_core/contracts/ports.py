@@ -1,5 +1,6 @@
-"""Outside parties the contract area needs: the evidence notary and the SMS gateway for
-one-time signing codes. Implementations: ``integrations``.
+"""Outside parties the contract area needs: the evidence notary, the SMS gateway for
+one-time signing codes, and — for signatures under the Electronic Signature Law by certificate —
+a certificate authority and a liveness (face) check. Implementations: ``integrations``.
 
 A notary receipt is the notary's Ed25519 signature over ``NotaryReceipt.signed_bytes()``: the
 canonical JSON of the entry hash, the notary's own timestamp, the receipt id and the notary's
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from infra.errors import DependencyUnavailable
+from infra.errors import DependencyUnavailable, InvalidInput
 
 KEY_ID_HEX_CHARS = 16
 
@@ -26,6 +27,23 @@ class NotaryUnavailable(DependencyUnavailable):
 
 class SmsUnavailable(DependencyUnavailable):
     """The SMS gateway did not take the message; nothing was sent, try again shortly."""
+
+
+class CertificateRejected(InvalidInput):
+    """A certificate signature must verify over the document hash with a certificate that chains
+    to the authority's trusted root, is within its validity and is not revoked."""
+
+
+class CertificateAuthorityUnavailable(DependencyUnavailable):
+    """The certificate authority (or its revocation service) did not answer; try again shortly."""
+
+
+class LivenessFailed(InvalidInput):
+    """The liveness check did not pass, was for someone else, or its token was already used."""
+
+
+class LivenessUnavailable(DependencyUnavailable):
+    """The liveness service did not answer; try again shortly."""
 
 
 def iso_utc(at: datetime) -> str:
@@ -109,4 +127,46 @@ class EvidenceNotary(Protocol):
 class SmsSender(Protocol):
     async def send(self, phone: str, text: str) -> None:
         """Send ``text`` to the mobile ``phone``; raises ``SmsUnavailable`` if not accepted."""
+        ...
+
+
+@dataclass(frozen=True)
+class CertifiedSigner:
+    """Whom a verified certificate names, and which certificate it is.
+
+    ``subject_name`` and ``subject_id_number`` are personal data: the caller compares them with
+    the party and keeps only the certificate's serial, issuer and fingerprint."""
+
+    subject_name: str
+    subject_id_number: str
+    serial: str  # hex, as the CA prints it
+    issuer: str  # the issuing CA's distinguished name (RFC 4514)
+    fingerprint_sha256: str  # of the signer's certificate (DER)
+    not_after: datetime
+
+
+class CertificateAuthority(Protocol):
+    """电子认证服务 (CA): checks a signature made with a citizen's signing certificate."""
+
+    async def verify(self, document_sha256: str, signature: str, certificate_chain: Sequence[str], *,
+                     at: datetime) -> CertifiedSigner:
+        """Check that ``signature`` (base64) is the certificate's signature over the ASCII bytes of
+        ``document_sha256``, and that ``certificate_chain`` (PEM, the signer's certificate first,
+        then intermediates) leads to the authority's trusted root and is valid and unrevoked
+        ``at``. Raises ``CertificateRejected`` otherwise."""
+        ...
+
+
+@dataclass(frozen=True)
+class LivenessResult:
+    check_id: str  # the liveness service's reference for the check (kept as evidence)
+    checked_at: datetime
+
+
+class LivenessCheck(Protocol):
+    """活体检测: proves that the person in front of the camera is the customer, live."""
+
+    async def verify(self, token: str, *, customer_id: int) -> LivenessResult:
+        """Redeem the token the liveness SDK gave the customer's device; raises
+        ``LivenessFailed`` if it did not pass, is someone else's or was used before."""
         ...

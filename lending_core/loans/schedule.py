@@ -27,6 +27,8 @@ Rules — every day-count and rounding rule of loan maths lives here, and nowher
   not capped here: a penalty rate may pass 36 %.
 * Early repayment: outstanding principal + its accrual from the last paid due date (or the
   drawdown) to the repayment day, which must not be past the next due date.
+* A fee in basis points of an amount (the early-repayment fee on principal repaid early):
+  amount × bps / 10 000, rounded once.
 * Penalty rate = contract rate × (1 + uplift), uplift in basis points of the rate (5000 = +50 %),
   rounded half up to the whole basis point.
 * APR (年化利率): periodic IRR of the cash flows × periods a year (monthly IRR × 12), in basis
@@ -219,6 +221,13 @@ def accrue(amount_fen: int, annual_rate_bps: int, days: int, *, day_basis: int =
     if day_basis not in DAY_BASES:
         raise ScheduleError(f"day_basis must be one of {DAY_BASES}, not {day_basis!r}")
     return _fen(Fraction(amount_fen * annual_rate_bps * days, BPS * day_basis))
+
+
+def fee_fen(amount_fen: int, fee_bps: int) -> int:
+    """A fee of ``fee_bps`` basis points on ``amount_fen``, half up to the fen."""
+    _whole_fen("amount_fen", amount_fen, minimum=0)
+    _whole("fee_bps", fee_bps, minimum=0)
+    return _fen(Fraction(amount_fen * fee_bps, BPS))
 
 
 def penalty_rate_bps(contract_rate_bps: int, uplift_bps: int = 5_000) -> int:

@@ -38,6 +38,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "applications.review": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER}),
     # Approving above the model's limit is senior reviewers' authority.
     "applications.review_above_model": frozenset({Role.SENIOR_REVIEWER}),
+    # Contracts of the bank and their evidence reports (what the bank hands a court in a dispute).
+    "contracts.read": frozenset(
+        {Role.ACCOUNT_MANAGER, Role.REVIEWER, Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}
+    ),
     "secondary_marketing.read": frozenset({Role.ACCOUNT_MANAGER, Role.MARKETER, Role.BANK_ADMIN}),
     "lists.read": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
     "lists.manage": frozenset({Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
