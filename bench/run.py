@@ -305,6 +305,11 @@ row with signed tokens. Each request uses a fresh code for one of 1,000 returnin
     print(body)
 
 
+def yuan_grouped(fen: int) -> str:
+    """``65363530211`` → ``"653,635,302.11"``: money stays integer fen, even in a report."""
+    return f"{fen // 100:,}.{fen % 100:02d}"
+
+
 def bench_daily(args, env: dict) -> None:
     """The loans' daily job over --loans active loans for a due date (bench/daily_job.py), once
     per worker count, each on a freshly made book (the job changes it); no HTTP, no wrk."""
@@ -316,8 +321,8 @@ def bench_daily(args, env: dict) -> None:
     for r in results:
         met = r["seconds"] <= 60 and r["unbalanced_transactions"] == 0 and r["loans_serviced"] == r["loans"]
         rows.append(
-            f"| {r['workers']} | {r['loans']:,} | {r['fell_due']:,} | {r['debits']:,} | {r['collected_fen'] / 100:,.2f} | "
-            f"{r['penalty_fen'] / 100:,.2f} | {r['job_cpu_seconds']:.1f} | {r['database_cpu_seconds']:.1f} | **{r['seconds']:.1f}** | "
+            f"| {r['workers']} | {r['loans']:,} | {r['fell_due']:,} | {r['debits']:,} | {yuan_grouped(r['collected_fen'])} | "
+            f"{yuan_grouped(r['penalty_fen'])} | {r['job_cpu_seconds']:.1f} | {r['database_cpu_seconds']:.1f} | **{r['seconds']:.1f}** | "
             f"≤ 60 s: {'met' if met else 'MISSED'} |"
         )
     first = results[0]
