@@ -28,7 +28,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -37,15 +37,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from infra import clock
 from lending_core.contracts.ports import CertificateRejected, CertifiedSigner
 
 __all__ = ["IssuedCertificate", "SandboxCertificateAuthority"]
 
 MAX_CHAIN = 4
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class IssuedCertificate:
 
 class SandboxCertificateAuthority:
     def __init__(self, key_dir: Path | None = None, *, name: str = "RCB Sandbox",
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = clock.now) -> None:
         self.name = name
         self._clock = clock
         self._revoked: set[int] = set()

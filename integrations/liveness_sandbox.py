@@ -18,19 +18,16 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
+from infra import clock
 from lending_core.contracts.ports import LivenessFailed, LivenessResult, LivenessUnavailable
 
 __all__ = ["SandboxLiveness"]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class SandboxLiveness:
-    def __init__(self, secret: bytes | None = None, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, secret: bytes | None = None, *, clock: Callable[[], datetime] = clock.now) -> None:
         self._secret = secret or secrets.token_bytes(32)
         self._clock = clock
         self._redeemed: set[str] = set()

@@ -38,6 +38,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from infra import clock
 from lending_core.contracts.ports import NotaryReceipt, NotaryUnavailable, key_id_of
 
 __all__ = ["SandboxNotary"]
@@ -46,17 +47,13 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _raw_public(private_key: Ed25519PrivateKey) -> bytes:
     return private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 class SandboxNotary:
     def __init__(self, key_dir: Path, name: str = "sandbox-notary",
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = clock.now) -> None:
         self.key_dir = Path(key_dir)
         self.name = name
         self.available = True

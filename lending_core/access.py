@@ -45,7 +45,7 @@ def for_staff(model: type[M], actor: Actor, *, permission: str, bank_field: str 
 async def get_for_staff(
     model: type[M], actor: Actor, object_id: Any, *, permission: str, bank_field: str = "bank_id"
 ) -> M:
-    obj = await for_staff(model, actor, permission=permission, bank_field=bank_field).filter(id=_as_id(object_id)).first()
+    obj = await for_staff(model, actor, permission=permission, bank_field=bank_field).filter(id=as_object_id(object_id)).first()
     if obj is None:
         raise NotFound(f"no such {model.__name__.lower()}")
     return obj
@@ -70,7 +70,7 @@ def for_customer(model: type[M], actor: Actor, *, owner_field: str = "customer_i
 
 
 async def get_for_customer(model: type[M], actor: Actor, object_id: Any, *, owner_field: str = "customer_id") -> M:
-    obj = await for_customer(model, actor, owner_field=owner_field).filter(id=_as_id(object_id)).first()
+    obj = await for_customer(model, actor, owner_field=owner_field).filter(id=as_object_id(object_id)).first()
     if obj is None:
         raise NotFound(f"no such {model.__name__.lower()}")
     return obj
@@ -84,11 +84,13 @@ def check_bank_visible(actor: Actor, bank_id: int | None) -> None:
         raise NotFound("no such bank")
 
 
-def _as_id(object_id: Any) -> int:
+def as_object_id(value: Any, missing: NotFound | None = None) -> int:
+    """An id as the database can hold it (a positive BIGINT); anything else is ``missing`` —
+    the caller's own "no such …" — since no such object can exist."""
     try:
-        value = int(object_id)
+        number = int(value)
     except (TypeError, ValueError):
-        raise NotFound("no such object") from None
-    if value <= 0 or value > 2**63 - 1:
-        raise NotFound("no such object")
-    return value
+        raise (missing or NotFound("no such object")) from None
+    if not 0 < number <= 2**63 - 1:
+        raise missing or NotFound("no such object")
+    return number

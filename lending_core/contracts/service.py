@@ -168,6 +168,10 @@ class CodeSent:
 # ---- making a contract ---------------------------------------------------------------------------
 
 
+def _object_id(value: Any) -> int:
+    return access.as_object_id(value, ContractNotFound())
+
+
 async def make_contract(actor: Actor, application_id: int, parties: Sequence[PartyRequest | dict], *,
                         context: Context = Context(), notary: EvidenceNotary | None = None) -> tuple[ContractView, bool]:
     """The contract of the customer's approved application, made now — or the one already made
@@ -177,7 +181,7 @@ async def make_contract(actor: Actor, application_id: int, parties: Sequence[Par
         return await _make_contract(actor, customer, application_id, parties, context=context, notary=notary)
     except IntegrityError:
         # A concurrent request made it first (the application has one contract: a unique key).
-        existing = await Contract.filter(application_id=_as_id(application_id), customer_id=customer.id).first()
+        existing = await Contract.filter(application_id=_object_id(application_id), customer_id=customer.id).first()
         if existing is None:
             raise
         return await _borrower_view(existing), False
@@ -187,7 +191,7 @@ async def _make_contract(actor: Actor, customer: Customer, application_id: int, 
                          context: Context, notary: EvidenceNotary | None) -> tuple[ContractView, bool]:
     now = clock.now()
     async with in_transaction():
-        application = await Application.filter(id=_as_id(application_id), customer_id=customer.id).select_for_update().first()
+        application = await Application.filter(id=_object_id(application_id), customer_id=customer.id).select_for_update().first()
         if application is None:
             raise NotFound("no such application")
         existing = await Contract.filter(application_id=application.id).first()
@@ -366,7 +370,7 @@ async def _party_of(customer: Customer, parties: Sequence[ContractParty]) -> Con
 
 async def _contract_for_party(actor: Actor, contract_id: Any, *, lock: bool) -> tuple[Contract, ContractParty, list[ContractParty], Customer]:
     customer = await customers.current(actor)
-    query = Contract.filter(id=_as_id(contract_id))
+    query = Contract.filter(id=_object_id(contract_id))
     contract = await (query.select_for_update() if lock else query).first()
     if contract is None:
         raise ContractNotFound()
@@ -384,16 +388,6 @@ def _bind(party: ContractParty, customer: Customer) -> list[str]:
     party.customer_id = customer.id
     party.id_number_hash = customer.id_number_hash
     return ["customer_id", "id_number_hash"]
-
-
-def _as_id(value: Any) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ContractNotFound() from None
-    if not 0 < number <= 2**63 - 1:
-        raise ContractNotFound()
-    return number
 
 
 async def _product_code(contract: Contract) -> str:
@@ -427,7 +421,7 @@ async def staff_view(actor: Actor, contract_id: int) -> ContractView:
 
 async def _staff_contract(actor: Actor, contract_id: Any) -> Contract:
     try:
-        return await access.get_for_staff(Contract, actor, _as_id(contract_id), permission="contracts.read")
+        return await access.get_for_staff(Contract, actor, _object_id(contract_id), permission="contracts.read")
     except NotFound:
         raise ContractNotFound() from None
 

@@ -422,20 +422,10 @@ def entries(actor: Actor, *, level: str | None = None, status: str | None = None
 
 
 async def entry(actor: Actor, entry_id: int) -> ListEntry:
-    found = await _visible(actor).filter(id=_as_id(entry_id)).first()
+    found = await _visible(actor).filter(id=access.as_object_id(entry_id, NotFound("no such list entry"))).first()
     if found is None:
         raise NotFound("no such list entry")
     return found
-
-
-def _as_id(value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise NotFound("no such list entry") from None
-    if not 0 < number <= 2**63 - 1:
-        raise NotFound("no such list entry")
-    return number
 
 
 def effective_status(found: ListEntry, at: datetime) -> str:
