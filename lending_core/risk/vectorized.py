@@ -75,7 +75,15 @@ def compile_node(node: Node) -> pl.Expr:
     if isinstance(node, Call):
         args = [compile_node(a) for a in node.args]
         if node.function == "coalesce":
-            return pl.coalesce(args)
+            # Arguments after a constant are never reached, and a leading constant is the
+            # answer: Polars folds such a coalesce into a one-row value that does not broadcast
+            # over the book (found by the agreement property test).
+            reached = []
+            for arg, compiled in zip(node.args, args):
+                reached.append(compiled)
+                if isinstance(arg, Const):
+                    break
+            return reached[0] if len(reached) == 1 else pl.coalesce(reached)
         if node.function == "abs":
             return args[0].abs()
         known = pl.all_horizontal([a.is_not_null() for a in args])

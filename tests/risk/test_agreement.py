@@ -202,3 +202,12 @@ def test_both_evaluators_agree_on_random_conditions(text, loans):
 def test_both_evaluators_agree_on_random_arithmetic(text, loans):
     tree = _checked(text, condition=False)
     assert by_closures(tree, loans) == by_polars(tree, loans), text
+
+
+def test_a_coalesce_led_by_a_constant_agrees_over_a_whole_book():
+    # The property test's find: Polars folded `coalesce(0, principal_fen)` to a one-row value
+    # that did not broadcast over a book of two loans.
+    loans = [schema.HEALTHY, schema.HEALTHY]
+    for text in ("not (0 < 0 < -(coalesce(0, principal_fen)))", "coalesce(0, principal_fen) == 0", "coalesce(principal_fen, 0) > 0"):
+        tree = parse(text)
+        assert by_closures(tree, loans) == by_polars(tree, loans), text
