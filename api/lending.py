@@ -19,6 +19,7 @@ from lending_core.applications import service as applications
 from lending_core.applications.models import Application
 from lending_core.decisions.engine import LoanRequest
 from lending_core.products import service as products
+from marketing import service as invites
 
 bp = Blueprint("lending", url_prefix="/api/v1")
 staff_bp = Blueprint("lending_staff", url_prefix="/api/v1/admin")
@@ -94,7 +95,10 @@ async def quote(request: Request, code: str, body: LoanRequestBody):
 @idempotent(required=True)
 @json_body(ApplicationBody)
 async def apply(request: Request, body: ApplicationBody):
-    application = await applications.submit(request.ctx.actor, _sources(request), body.product_code, body.loan_request())
+    referrer = await invites.referring_staff_id(int(request.ctx.actor.id))
+    application = await applications.submit(
+        request.ctx.actor, _sources(request), body.product_code, body.loan_request(), referred_by_staff_id=referrer
+    )
     return response.json(presenters.application_for_customer(application), status=201)
 
 

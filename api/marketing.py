@@ -68,7 +68,8 @@ def _png(body: bytes) -> response.HTTPResponse:
     return response.raw(body, content_type="image/png", headers={"Cache-Control": IMAGE_CACHE})
 
 
-def _device(request: Request) -> str | None:
+def device_of(request: Request) -> str | None:
+    """The caller's device id header, when it looks like one (marketing counts devices, never trusts them)."""
     value = request.headers.get(DEVICE_HEADER, "").strip()
     return value if 8 <= len(value) <= 128 else None
 
@@ -81,7 +82,7 @@ def _own_code_routes(prefix: str, audience: str, auth) -> None:
     @openapi.summary(f"The {audience}'s invite code (made on first ask) and where its images are")
     @auth
     async def invite_code(request: Request):
-        invite = await invites.my_code(request.ctx.actor, device_id=_device(request))
+        invite = await invites.my_code(request.ctx.actor, device_id=device_of(request))
         links = _links(request)
         return response.json(
             presenters.invite_code(

@@ -8,6 +8,7 @@ WeChat. ``getPhoneNumber`` codes are ``<11-digit phone>.<anything>``. Users name
 have no unionid; users named ``refuse-…`` have refused subscribe messages.
 
 Test hooks live under ``/__fake__/``: inject faults, expire access tokens, read what was sent.
+WeChat Pay's red packets (``fakes.wechat_pay``) are served by the same process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 
 import qrcode
 from sanic import Request, Sanic, response
+
+from fakes.wechat_pay import mount_fake_wechat_pay
 
 DEFAULT_APPS = {"wx0000000000demo": "demo-wechat-secret"}
 DEFAULT_TEMPLATES = {"tmpl-application-result", "tmpl-contract-to-sign", "tmpl-repayment-due", "tmpl-overdue"}
@@ -76,6 +79,8 @@ def create_fake_wechat(apps: dict[str, str] | None = None, templates: set[str] |
     app.config.ACCESS_LOG = False
     state = FakeState(apps=dict(apps or DEFAULT_APPS), templates=set(templates or DEFAULT_TEMPLATES))
     app.ctx.state = state
+    # WeChat Pay (red packets) answers from the same process, as the demo's one fake "Tencent".
+    mount_fake_wechat_pay(app, appids=set(state.apps))
 
     async def injected(endpoint: str) -> response.HTTPResponse | None:
         state.calls[endpoint] = state.calls.get(endpoint, 0) + 1

@@ -32,10 +32,24 @@ return count
 """
 
 
+@dataclass(frozen=True)
+class Window:
+    """The counter of one fixed window: its key, how long Redis keeps it, and when it is over."""
+
+    key: str
+    ttl_seconds: int
+    retry_after: int
+
+
+def window(key: str, limit: Limit, now: float) -> Window:
+    """The counter ``key`` counts in at ``now`` (for scripts that count several limits at once)."""
+    current = int(now // limit.window_seconds)
+    return Window(f"{key}:{current}", limit.window_seconds + 1, max(1, int((current + 1) * limit.window_seconds - now) + 1))
+
+
 async def hit(redis, key: str, limit: Limit, *, now: float | None = None) -> None:
     """Count one request against ``key``; raise ``RateLimited`` past the limit."""
-    now = time.time() if now is None else now
-    window = int(now // limit.window_seconds)
-    count = await redis.eval(_SCRIPT, 1, f"{key}:{window}", limit.window_seconds + 1)
+    counter = window(key, limit, time.time() if now is None else now)
+    count = await redis.eval(_SCRIPT, 1, counter.key, counter.ttl_seconds)
     if int(count) > limit.requests:
-        raise RateLimited(retry_after=max(1, int((window + 1) * limit.window_seconds - now) + 1))
+        raise RateLimited(retry_after=counter.retry_after)

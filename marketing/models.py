@@ -14,6 +14,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from infra.pii_fields import EncryptedTextField
 from lending_core.customers.service import owns_customer_rows
 
 CUSTOMER, STAFF = "customer", "staff"
@@ -138,3 +139,222 @@ class WxaCodeImage(Model):
 # into an older one, so an absorbed referee was no new customer after all (see funnel.referrals_of).
 owns_customer_rows(InviteReferral, "inviter_customer_id")
 owns_customer_rows(InviteTouch, "customer_id")
+
+
+# --- campaigns and rewards ---
+
+# Campaign kinds and statuses (the status machine is marketing.campaigns.STATUS).
+QR_SHARE, REFERRAL_REWARD, PHONE_CREDIT, RED_PACKET = "qr_share", "referral_reward", "phone_credit", "red_packet"
+CAMPAIGN_KINDS = (QR_SHARE, REFERRAL_REWARD, PHONE_CREDIT, RED_PACKET)
+MILESTONES = ("registered", "applied", "approved", "disbursed")
+# Reward statuses: "held" waits for its milestone, "due" has its payout queued in the outbox.
+HELD, DUE, PAYING, PAID, FAILED, RETURNED = "held", "due", "paying", "paid", "failed", "returned"
+REWARD_STATUSES = (HELD, DUE, PAYING, PAID, FAILED, RETURNED)
+
+
+class Campaign(Model):
+    """A marketing campaign of one bank (or association-wide when ``bank`` is null).
+
+    Money is integer fen. ``committed_fen`` is the sum of rewards granted and not returned: it
+    only moves through one conditional UPDATE, so it can never pass ``budget_fen``. A red-packet
+    pool is split from ``packet_seed`` (the split is a pure function of the seed and the packet
+    terms), which is what lets the pool in Redis be rebuilt from the database."""
+
+    id = fields.BigIntField(primary_key=True)
+    bank = fields.ForeignKeyField("models.Bank", null=True, related_name=False, on_delete=fields.RESTRICT)
+    kind = fields.CharField(max_length=16)
+    name = fields.CharField(max_length=64)
+    status = fields.CharField(max_length=20, default="draft")
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    budget_fen = fields.BigIntField()
+    committed_fen = fields.BigIntField(default=0)
+    audience = fields.CharField(max_length=32, default="all")
+    channels = fields.JSONField(default=list)
+    per_person_limit = fields.IntField(default=1)
+    per_day_limit = fields.IntField(default=1)
+    milestone = fields.CharField(max_length=16, null=True)
+    reward_fen = fields.BigIntField(null=True)
+    packet_count = fields.IntField(null=True)
+    packet_min_fen = fields.BigIntField(null=True)
+    packet_max_fen = fields.BigIntField(null=True)
+    packet_seed = fields.BigIntField(null=True)
+    # The maker-checker request a budget above the bank's threshold waits on.
+    change_request_id = fields.BigIntField(null=True)
+    created_by = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)
+    approved_by = fields.ForeignKeyField("models.Staff", null=True, related_name=False, on_delete=fields.RESTRICT)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "campaign"
+        indexes = (("bank_id", "status"), ("status", "ends_at"))
+
+
+class Reward(Model):
+    """One reward a customer earned in a campaign: a red packet, phone credit or referral cash.
+
+    ``seq`` is the person's n-th reward in the campaign; a red packet also names the packet it
+    took (``packet_index``), unique per campaign, so no packet is ever granted twice even if the
+    pool in Redis were rebuilt while a grab was in flight."""
+
+    id = fields.BigIntField(primary_key=True)
+    campaign = fields.ForeignKeyField("models.Campaign", related_name="rewards", on_delete=fields.RESTRICT)
+    bank = fields.ForeignKeyField("models.Bank", null=True, related_name=False, on_delete=fields.RESTRICT)
+    customer = fields.ForeignKeyField("models.Customer", related_name=False, on_delete=fields.RESTRICT)
+    kind = fields.CharField(max_length=16)
+    amount_fen = fields.BigIntField()
+    status = fields.CharField(max_length=16, default=HELD)
+    seq = fields.IntField(default=1)
+    packet_index = fields.IntField(null=True)
+    referral = fields.ForeignKeyField("models.InviteReferral", null=True, related_name="rewards", on_delete=fields.RESTRICT)
+    reason = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    paid_at = fields.DatetimeField(null=True)
+    failure_code = fields.CharField(max_length=32, null=True)
+
+    class Meta:
+        table = "reward"
+        unique_together = (("campaign", "customer", "seq"), ("campaign", "packet_index"))
+        indexes = (("customer_id", "id"),)
+
+
+# --- staff marketing: quotas, incentive rules, secondary-marketing follow-ups and re-invitations ---
+
+# Periods a quota is set for: a month "2026-11" or a quarter "2026-Q4" (marketing.performance).
+FOLLOW_UP_OUTCOMES = ("contacted", "no_answer", "interested", "not_interested", "reinvited", "do_not_contact")
+REINVITE_CHANNELS = ("sms", "wechat")
+
+
+class Quota(Model):
+    """What a staff member, or a whole branch, is asked to bring in over one period: referrals,
+    applications, approvals and the amount disbursed (integer fen). Exactly one of ``staff`` and
+    ``branch`` is set, and there is at most one quota per owner and period."""
+
+    id = fields.BigIntField(primary_key=True)
+    bank = fields.ForeignKeyField("models.Bank", related_name=False, on_delete=fields.RESTRICT)
+    staff = fields.ForeignKeyField("models.Staff", null=True, related_name=False, on_delete=fields.RESTRICT)
+    branch = fields.ForeignKeyField("models.Branch", null=True, related_name=False, on_delete=fields.RESTRICT)
+    period = fields.CharField(max_length=7)
+    referrals_target = fields.IntField(default=0)
+    applications_target = fields.IntField(default=0)
+    approvals_target = fields.IntField(default=0)
+    disbursed_target_fen = fields.BigIntField(default=0)
+    set_by = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "staff_quota"
+        # A null owner never collides, so each pair binds only the quotas of its own kind.
+        unique_together = (("staff", "period"), ("branch", "period"))
+        indexes = (("bank_id", "period"),)
+
+
+class IncentiveRule(Model):
+    """How a campaign pays the staff who bring loans in: a fixed amount per disbursed loan plus
+    basis points of the amount disbursed, with a share for loans to people a staff member's
+    customers invited, capped per staff member over the campaign. All money in integer fen."""
+
+    id = fields.BigIntField(primary_key=True)
+    # The campaign's id (a plain column, as on ``InviteReferral``: the rule is looked up by it).
+    campaign_id = fields.BigIntField(unique=True)
+    bank = fields.ForeignKeyField("models.Bank", null=True, related_name=False, on_delete=fields.RESTRICT)
+    per_disbursed_loan_fen = fields.BigIntField(default=0)
+    disbursed_bps = fields.IntField(default=0)
+    indirect_share_bps = fields.IntField(default=10000)
+    cap_fen = fields.BigIntField(null=True)
+    set_by = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "staff_incentive_rule"
+
+
+class FollowUp(Model):
+    """An account manager's follow-up with a declined applicant (secondary marketing): what was
+    said, how it went and when to call again. The note is free text typed by staff, so it is
+    kept encrypted and shown scrubbed of anything that looks like an ID, phone or card number."""
+
+    id = fields.BigIntField(primary_key=True)
+    bank = fields.ForeignKeyField("models.Bank", related_name=False, on_delete=fields.RESTRICT)
+    application = fields.ForeignKeyField("models.Application", related_name=False, on_delete=fields.RESTRICT)
+    customer = fields.ForeignKeyField("models.Customer", related_name=False, on_delete=fields.RESTRICT)
+    staff = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)
+    note = EncryptedTextField()
+    outcome = fields.CharField(max_length=16)
+    next_contact_on = fields.DateField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "secondary_follow_up"
+        indexes = (("application_id", "id"), ("bank_id", "next_contact_on"))
+
+
+class Reinvitation(Model):
+    """A declined applicant invited to another product of the bank. The message itself goes out
+    through the outbox (topic ``marketing.reinvite``) to the SMS or WeChat sender, which looks up
+    the phone or openid by customer id. Inviting is marketing, never a credit decision."""
+
+    id = fields.BigIntField(primary_key=True)
+    bank = fields.ForeignKeyField("models.Bank", related_name=False, on_delete=fields.RESTRICT)
+    application = fields.ForeignKeyField("models.Application", related_name=False, on_delete=fields.RESTRICT)
+    customer = fields.ForeignKeyField("models.Customer", related_name=False, on_delete=fields.RESTRICT)
+    product = fields.ForeignKeyField("models.Product", related_name=False, on_delete=fields.RESTRICT)
+    staff = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)
+    invite_code = fields.ForeignKeyField("models.InviteCode", null=True, related_name=False, on_delete=fields.RESTRICT)
+    channel = fields.CharField(max_length=8)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "secondary_reinvitation"
+        unique_together = (("application", "product"),)
+        indexes = (("customer_id", "id"),)
+
+
+owns_customer_rows(FollowUp, "customer_id")
+owns_customer_rows(Reinvitation, "customer_id")
+
+
+# --- payouts ---
+
+WECHAT_RED_PACKET, PHONE_TOPUP = "wechat_red_packet", "phone_topup"
+
+
+class Payout(Model):
+    """How one reward is paid: a WeChat Pay mini-program red packet or a phone top-up, under one
+    bill number fixed by the first attempt (WeChat Pay's ``mch_billno``, the top-up provider's
+    order id) and derived from the outbox message that asked for it, so every retry names the
+    same payment and none can pay twice. ``business_date`` is the Asia/Shanghai date the bill
+    number carries, which reconciliation goes by. ``package`` is what the mini-program hands to
+    ``wx.sendBizRedPacket`` for the customer to open the packet. Money in integer fen."""
+
+    id = fields.BigIntField(primary_key=True)
+    reward = fields.OneToOneField("models.Reward", related_name="payout", on_delete=fields.RESTRICT)
+    bank = fields.ForeignKeyField("models.Bank", null=True, related_name=False, on_delete=fields.RESTRICT)
+    customer = fields.ForeignKeyField("models.Customer", related_name=False, on_delete=fields.RESTRICT)
+    channel = fields.CharField(max_length=24)
+    bill_no = fields.CharField(max_length=32, unique=True)
+    business_date = fields.DateField()
+    outbox_message_id = fields.BigIntField()
+    amount_fen = fields.BigIntField()
+    # paying, paid, failed (refused for good: the amount went back to the budget) or unknown
+    # (every retry spent without a final answer: reconciliation settles it).
+    status = fields.CharField(max_length=16, default="paying")
+    attempts = fields.IntField(default=0)
+    provider_ref = fields.CharField(max_length=64, null=True)
+    package = fields.TextField(null=True)
+    last_error_code = fields.CharField(max_length=32, null=True)
+    failure_code = fields.CharField(max_length=32, null=True)
+    failure_reason = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    paid_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "payout"
+        indexes = (("business_date", "channel"), ("customer_id", "id"))
+
+
+owns_customer_rows(Payout, "customer_id")

@@ -474,6 +474,13 @@ async def inviter_of(referral: InviteReferral) -> Inviter:
 # ---- reading -------------------------------------------------------------------------------------
 
 
+async def referring_staff_id(customer_id: int) -> int | None:
+    """The staff member credited with bringing this customer (directly or through one of their
+    customers), if any: the lending core keeps them off the review of the customer's application."""
+    referral = await InviteReferral.filter(referee_id=customer_id, voided_at=None).only("inviter_staff_id").first()
+    return referral.inviter_staff_id if referral else None
+
+
 def my_referees(actor: Actor):
     """The people the signed-in customer invited (voided referrals count for no one)."""
     if actor.kind != CUSTOMER:

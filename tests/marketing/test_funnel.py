@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 from infra import outbox, pii
 from infra.errors import IllegalTransition
 from infra.outbox import OutboxMessage, relay_once
+from lending_core.applications.models import Application
 from lending_core.customers.models import Customer as CustomerRow
 from lending_core.org.models import Bank
 from marketing import funnel
@@ -124,6 +125,20 @@ async def test_a_manual_review_is_applied_and_its_approval_approved(app, client,
     referral = await referral_of(person)
     assert referral.stage == "approved"
     assert referral.approved_at > referral.applied_at
+
+
+async def test_the_staff_member_who_brought_the_applicant_cannot_review_the_application(app, client, demo):
+    staff = Staff(client)
+    person = await referred_applicant(client, (await staff_code("hz.senior")).code, "unavailable")
+
+    application = await person.applied()
+    assert application["status"] == "manual_review"
+    referrer = (await staff_code("hz.senior")).staff_id
+    assert (await Application.get(id=application["id"])).referred_by_staff_id == referrer
+
+    refused = await staff.review("hz.senior", application["id"], "approve", limit_yuan=50_000)
+    assert (refused.status, refused.json["error"]["code"]) == (403, "REVIEWER_IS_REFERRER")
+    assert (await Application.get(id=application["id"])).status == "manual_review"
 
 
 async def test_a_rejection_leaves_the_referral_applied(app, client, demo):
