@@ -33,6 +33,8 @@ from lending_core.customers.ports import VerificationUnavailable
 from lending_core.approvals.service import SelfApproval, UnknownChangeKind
 from lending_core.org.errors import AccountDisabled, AccountLocked, InvalidCredentials, InvalidRoles, UsernameTaken
 from lending_core.risk_lists import errors as list_errors
+from lending_core.risk import rulebook
+from lending_core.risk import transactions as risk_transactions
 from marketing import errors as marketing_errors
 
 log = logging.getLogger("api.errors")
@@ -178,6 +180,34 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     marketing_errors.ReferralLoop: (409, "REFERRAL_LOOP"),
     marketing_errors.NotANewCustomer: (409, "NOT_A_NEW_CUSTOMER"),
     marketing_errors.ScanCountingUnavailable: (503, "SCAN_COUNTING_UNAVAILABLE"),
+    # Campaigns and red packets.
+    marketing_errors.CampaignNotFound: (404, "CAMPAIGN_NOT_FOUND"),
+    marketing_errors.CampaignInvalid: (422, "CAMPAIGN_INVALID"),
+    marketing_errors.CampaignNotEditable: (409, "CAMPAIGN_NOT_EDITABLE"),
+    marketing_errors.CampaignNotLive: (409, "CAMPAIGN_NOT_LIVE"),
+    marketing_errors.NotARedPacketCampaign: (409, "NOT_A_RED_PACKET_CAMPAIGN"),
+    marketing_errors.ChannelNotInCampaign: (403, "CHANNEL_NOT_IN_CAMPAIGN"),
+    marketing_errors.AlreadyGrabbed: (409, "ALREADY_GRABBED"),
+    marketing_errors.GrabLimitReached: (409, "GRAB_LIMIT_REACHED"),
+    marketing_errors.DailyGrabLimitReached: (409, "DAILY_GRAB_LIMIT_REACHED"),
+    marketing_errors.RedPacketsGone: (409, "RED_PACKETS_GONE"),
+    marketing_errors.CustomerBlacklisted: (403, "CUSTOMER_BLACKLISTED"),
+    marketing_errors.CampaignsUnavailable: (503, "CAMPAIGNS_UNAVAILABLE"),
+    # Staff-wide and secondary marketing.
+    marketing_errors.InvalidQuota: (422, "INVALID_QUOTA"),
+    marketing_errors.QuotaExists: (409, "QUOTA_EXISTS"),
+    marketing_errors.InvalidIncentiveRule: (422, "INVALID_INCENTIVE_RULE"),
+    marketing_errors.NoIncentiveRule: (404, "NO_INCENTIVE_RULE"),
+    marketing_errors.SameProduct: (409, "SAME_PRODUCT"),
+    marketing_errors.AlreadyReinvited: (409, "ALREADY_REINVITED"),
+    marketing_errors.DoNotContact: (409, "DO_NOT_CONTACT"),
+    # Warning rule books.
+    rulebook.RuleBookRefused: (422, "RULE_BOOK_REFUSED"),
+    rulebook.RuleBookNotFound: (404, "RULE_BOOK_NOT_FOUND"),
+    rulebook.RuleBookProposalPending: (409, "RULE_BOOK_PROPOSAL_PENDING"),
+    rulebook.RuleBookStale: (409, "RULE_BOOK_STALE"),
+    # Real-time monitoring: the banks' transaction feed.
+    risk_transactions.TransactionEventsRefused: (422, "TRANSACTION_EVENTS_REFUSED"),
     # Validation helpers of the plumbing raise ValueErrors of their own.
     identity_numbers.InvalidIdNumber: (422, "INVALID_ID_NUMBER"),
     identity_numbers.InvalidPhone: (422, "INVALID_PHONE"),

@@ -1,6 +1,6 @@
 """`make bench`: throughput and p99 of our endpoints beside a bare Sanic JSON endpoint.
 
-    python -m bench.run [--duration 10] [--runs 3] [--only login|lending|daily]
+    python -m bench.run [--duration 10] [--runs 3] [--only login|lending|daily|risk_batch|grab|realtime]
 
 ``--only daily`` (part of the default run) times the loans' daily job over --loans active loans
 (bench/daily_job.py) with each of --daily-workers; it needs no wrk.
@@ -146,13 +146,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["login", "lending", "daily"], default=None)
+    parser.add_argument("--only", choices=["login", "lending", "daily", "risk_batch", "grab", "realtime"], default=None)
     parser.add_argument("--loans", type=int, default=100_000, help="active loans the daily-job run services")
     parser.add_argument("--daily-workers", type=int, nargs="+", default=[1, 2], help="daily-job worker counts to measure (side by side)")
     parser.add_argument("--applicants", type=int, default=30000, help="distinct applicants made for the lending runs")
     parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2], help="API worker counts to measure")
+    parser.add_argument("--grab-customers", type=int, default=5_000, help="customers grabbing red packets (bench/grab.py)")
+    parser.add_argument("--grab-packets", type=int, default=1_000_000, help="packets in the grab campaign's pool (must not run dry)")
+    parser.add_argument("--rt-events", type=int, default=100_000, help="events of the real-time monitoring backlog (bench/realtime.py)")
+    parser.add_argument("--rt-rate", type=int, default=5_000, help="events a second fed during the real-time latency run")
+    parser.add_argument("--rt-seconds", type=int, default=20, help="seconds of the real-time latency run")
     args = parser.parse_args()
-    if not shutil.which("wrk") and args.only != "daily":
+    args.loans_given = any(a == "--loans" or a.startswith("--loans=") for a in sys.argv[1:])
+    if not shutil.which("wrk") and args.only not in ("daily", "risk_batch", "realtime"):
         raise SystemExit("wrk is missing: `apt-get install -y wrk` (make bench does it)")
 
     env = {k: v for k, v in os.environ.items()}
@@ -172,6 +178,16 @@ def main() -> None:
     if args.only == "daily":
         bench_daily(args, env)
         return
+    if args.only == "realtime":
+        # bench/realtime.py writes its own section.
+        subprocess.run([sys.executable, "-m", "bench.realtime", "--write-doc", "--loans", str(args.loans), "--events", str(args.rt_events),
+                        "--rate", str(args.rt_rate), "--seconds", str(args.rt_seconds)], cwd=ROOT, env=env, check=True)
+        return
+    if args.only == "risk_batch":
+        # bench/risk_batch.py writes its own section (its --loans default is 1,000,000; pass --loans to change it).
+        subprocess.run([sys.executable, "-m", "bench.risk_batch", "--keep-database", "--loans", str(args.loans if args.loans_given else 1_000_000)],
+                       cwd=ROOT, env=env, check=True)
+        return
 
     processes = []
     try:
@@ -185,6 +201,10 @@ def main() -> None:
                 bench_login(args, bare_url, api_url)
         if args.only in (None, "lending"):
             bench_lending(args, bare_url, api_url, api_port, env)
+        if args.only in (None, "grab"):
+            from bench import grab
+
+            grab.bench_grab(args, bare_url, api_url, api_port, env)
     finally:
         for process in processes:
             process.terminate()

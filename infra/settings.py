@@ -18,6 +18,11 @@ EMBEDDED_DATABASE_URL = "sqlite://var/app.sqlite3"
 
 ENVIRONMENTS = ("dev", "test", "production")
 DEV_WECHAT_SECRET = "demo-wechat-secret"
+# WeChat Pay v2 (red packets): the demo merchant of the local fake (a real one replaces both).
+DEMO_WECHAT_PAY_MCH_ID = "1900000109"
+DEV_WECHAT_PAY_API_KEY = "devonlywechatpaykey0123456789abc"
+# Payout fault injection (a drill, never for customers): see marketing/payouts.py.
+PAYOUT_FAULTS = ("", "crash_after_wechat_pay_accepted")
 DEMO_WECHAT_TEMPLATES = {
     "application_result": "tmpl-application-result",
     "contract_to_sign": "tmpl-contract-to-sign",
@@ -93,6 +98,31 @@ class Settings:
     log_level: str = "INFO"
     # Runs the outbox relay inside the API process (demo); production runs it as its own worker.
     run_embedded_workers: bool = True
+    # WeChat Pay v2 (mini-program red packets, ``sendminiprogramhb``). The base URL defaults to
+    # WECHAT_API_BASE: the local fake WeChat server serves both; production points at
+    # https://api.mch.weixin.qq.com/ with the merchant's API certificate.
+    wechat_pay_mch_id: str = DEMO_WECHAT_PAY_MCH_ID
+    wechat_pay_api_key: str = DEV_WECHAT_PAY_API_KEY
+    wechat_pay_appid: str = "wx0000000000demo"
+    wechat_pay_api_base: str = "http://127.0.0.1:8101/"
+    wechat_pay_timeout_seconds: float = 5.0
+    wechat_pay_cert: str | None = None
+    wechat_pay_cert_key: str | None = None
+    # The merchant name a red packet shows (at most 32 characters).
+    wechat_pay_send_name: str = "农商银行"
+    # PAYOUT_FAULT=crash_after_wechat_pay_accepted freezes the payout worker right after WeChat
+    # Pay accepted a payment and before our commit, writing PAYOUT_FAULT_MARKER first, so a
+    # drill can kill -9 it there. Off by default; refused in production.
+    payout_fault: str = ""
+    payout_fault_marker: str = "var/payout_fault.marker"
+    # Campaigns: a budget above the threshold (integer fen) needs a second person's approval; a
+    # bank may set its own (CAMPAIGN_APPROVAL_THRESHOLDS=HZRCB=2000000,… in fen, by bank code).
+    campaign_approval_threshold_fen: int = 5_000_000
+    campaign_approval_thresholds: Mapping[str, int] = field(default_factory=dict)
+    # Red-packet grabs one device, one network address, one customer may attempt per minute.
+    grab_limit_device_per_minute: int = 20
+    grab_limit_address_per_minute: int = 600
+    grab_limit_customer_per_minute: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -132,6 +162,21 @@ class Settings:
             log_json=_bool(env, "LOG_JSON", True),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             run_embedded_workers=_bool(env, "RUN_EMBEDDED_WORKERS", app_env != "production"),
+            campaign_approval_threshold_fen=_int(env, "CAMPAIGN_APPROVAL_THRESHOLD_FEN", 5_000_000),
+            campaign_approval_thresholds=_fen_by_bank(env.get("CAMPAIGN_APPROVAL_THRESHOLDS")),
+            grab_limit_device_per_minute=_int(env, "GRAB_LIMIT_DEVICE_PER_MINUTE", 20),
+            grab_limit_address_per_minute=_int(env, "GRAB_LIMIT_ADDRESS_PER_MINUTE", 600),
+            grab_limit_customer_per_minute=_int(env, "GRAB_LIMIT_CUSTOMER_PER_MINUTE", 20),
+            wechat_pay_mch_id=env.get("WECHAT_PAY_MCH_ID") or DEMO_WECHAT_PAY_MCH_ID,
+            wechat_pay_api_key=env.get("WECHAT_PAY_API_KEY") or DEV_WECHAT_PAY_API_KEY,
+            wechat_pay_appid=env.get("WECHAT_PAY_APPID") or env.get("WECHAT_APPID") or "wx0000000000demo",
+            wechat_pay_api_base=_with_slash(env.get("WECHAT_PAY_API_BASE") or env.get("WECHAT_API_BASE") or "http://127.0.0.1:8101/"),
+            wechat_pay_timeout_seconds=_int(env, "WECHAT_PAY_TIMEOUT_MS", 5000) / 1000,
+            wechat_pay_cert=env.get("WECHAT_PAY_CERT") or None,
+            wechat_pay_cert_key=env.get("WECHAT_PAY_CERT_KEY") or None,
+            wechat_pay_send_name=env.get("WECHAT_PAY_SEND_NAME") or "农商银行",
+            payout_fault=env.get("PAYOUT_FAULT", ""),
+            payout_fault_marker=env.get("PAYOUT_FAULT_MARKER") or "var/payout_fault.marker",
         )
         settings.check()
         return settings
@@ -148,6 +193,13 @@ class Settings:
         """Refuse configurations that would be unsafe for real customers."""
         if self.providers not in ("sandbox", "real"):
             raise SettingsError(f"PROVIDERS must be sandbox or real, got {self.providers!r}")
+        if self.payout_fault not in PAYOUT_FAULTS:
+            raise SettingsError(f"PAYOUT_FAULT must be empty or one of {', '.join(PAYOUT_FAULTS[1:])}, got {self.payout_fault!r}")
+        if not (self.wechat_pay_mch_id.isdigit() and len(self.wechat_pay_mch_id) == 10):
+            # The bill number is mch_id + yyyymmdd + 10 digits: 28 characters, as WeChat Pay asks.
+            raise SettingsError("WECHAT_PAY_MCH_ID must be the merchant's 10-digit number")
+        if len(self.wechat_pay_send_name) > 32:
+            raise SettingsError("WECHAT_PAY_SEND_NAME must be at most 32 characters")
         if self.app_env != "production":
             return
         problems = []
@@ -163,8 +215,18 @@ class Settings:
             problems.append("PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set to production keys")
         if self.wechat_secret == DEV_WECHAT_SECRET or "127.0.0.1" in self.wechat_api_base:
             problems.append("WECHAT_SECRET and WECHAT_API_BASE must name the real mini-program and WeChat")
+        if (
+            self.wechat_pay_api_key == DEV_WECHAT_PAY_API_KEY
+            or self.wechat_pay_mch_id == DEMO_WECHAT_PAY_MCH_ID
+            or "127.0.0.1" in self.wechat_pay_api_base
+            or not (self.wechat_pay_cert and self.wechat_pay_cert_key)
+        ):
+            # Red packets are paid with the merchant's API key and its client certificate.
+            problems.append("WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY, WECHAT_PAY_API_BASE and the merchant certificate must be the real ones")
         if self.run_embedded_workers:
             problems.append("RUN_EMBEDDED_WORKERS must be off: run the workers as their own processes")
+        if self.payout_fault:
+            problems.append("PAYOUT_FAULT is a drill: it must be off")
         if problems:
             raise SettingsError("refusing to start in production: " + "; ".join(problems))
 
@@ -192,3 +254,16 @@ def _templates(raw: str | None) -> dict[str, str]:
             raise SettingsError(f"WECHAT_TEMPLATES items are kind=template_id with kinds {', '.join(DEMO_WECHAT_TEMPLATES)}")
         templates[kind.strip()] = template_id.strip()
     return templates
+
+
+def _fen_by_bank(raw: str | None) -> dict[str, int]:
+    """``CAMPAIGN_APPROVAL_THRESHOLDS=HZRCB=2000000,LSRCB=10000000`` (fen, by bank code)."""
+    thresholds = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        code, sep, fen = item.partition("=")
+        if not sep or not code.strip() or not fen.strip().isdigit():
+            raise SettingsError("CAMPAIGN_APPROVAL_THRESHOLDS items are BANKCODE=fen, e.g. HZRCB=2000000")
+        thresholds[code.strip()] = int(fen)
+    return thresholds

@@ -15,6 +15,11 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from api import admin, channels, contracts, customer, health, lending, loans, marketing, open_platform, risk_lists, staff_auth
+from api import monitoring as monitoring_api, risk_rules
+from api import transactions as transactions_api
+from api import marketing_staff
+from api import campaigns as campaigns_api
+from api import risk as risk_api
 from api.errors import JsonErrorHandler
 from channels.sessions import TokenPolicy
 from infra import pii
@@ -74,6 +79,12 @@ def create_app(
 
     for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp, customer.banks_bp, channels.bp, open_platform.bp, risk_lists.bp, lending.bp, lending.staff_bp, contracts.bp, loans.bp, marketing.bp):
         app.blueprint(blueprint)
+    for blueprint in (risk_rules.bp, monitoring_api.bp):
+        app.blueprint(blueprint)
+    app.blueprint(transactions_api.bp)
+    app.blueprint(marketing_staff.bp)
+    app.blueprint(campaigns_api.bp)
+    app.blueprint(risk_api.bp)
 
     _add_request_context(app)
     if manage_database:

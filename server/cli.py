@@ -7,6 +7,13 @@
   simulate  run a product definition (and a challenger) over a CSV of applicant profiles
   daily     the loans' daily job for a business date (default: today in Asia/Shanghai), every
             bank or one (--bank CODE); prints a summary. Safe to run twice.
+  monitor   real-time monitoring: read the banks' transaction events from the stream (a consumer
+            group: run as many as you like) and settle and signal as they arrive
+  risk-batch  the post-loan warning batch for a business date (default: today): refreshes the
+            loans' facts and the external snapshots, evaluates every rule on every active loan of
+            every bank (or --bank CODE), with a progress bar; prints a summary. Safe to run twice.
+  reconcile-payouts  match a day's red-packet payouts with WeChat Pay's records (default:
+            yesterday in Asia/Shanghai); prints the differences, exits 3 when there are any
 """
 
 from __future__ import annotations
@@ -39,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     daily.add_argument("--date", type=_business_date, default=None, help="YYYY-MM-DD (default: today in Asia/Shanghai)")
     daily.add_argument("--bank", action="append", default=None, help="a bank code (repeatable; default: every active bank)")
     daily.add_argument("--worker", default=None, help="this worker's name in the run records (default: host:pid)")
+    monitor = sub.add_parser("monitor")
+    monitor.add_argument("--consumer", default=None, help="this worker's name in the consumer group (default: host:pid)")
+    monitor.add_argument("--batch", type=int, default=500, help="events read and processed per transaction")
+    risk_batch = sub.add_parser("risk-batch")
+    risk_batch.add_argument("--date", type=_business_date, default=None, help="YYYY-MM-DD (default: today in Asia/Shanghai)")
+    risk_batch.add_argument("--bank", action="append", default=None, help="a bank code (repeatable; default: every active bank)")
+    risk_batch.add_argument("--worker", default=None, help="this worker's name in the run records (default: host:pid)")
+    risk_batch.add_argument("--no-refresh", action="store_true", help="evaluate the snapshots as they are (no source is asked)")
+    risk_batch.add_argument("--rerun", action="store_true", help="run a finished day again")
+    reconcile = sub.add_parser("reconcile-payouts")
+    reconcile.add_argument("--date", type=_business_date, default=None, help="YYYY-MM-DD (default: yesterday in Asia/Shanghai)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
 
@@ -61,7 +79,38 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "daily":
         report = asyncio.run(_daily(settings, args))
         print(json.dumps(report, ensure_ascii=False, indent=2))
+    elif args.command == "monitor":
+        asyncio.run(_monitor(settings, args))
+    elif args.command == "risk-batch":
+        report = asyncio.run(_risk_batch(settings, args))
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    elif args.command == "reconcile-payouts":
+        report = asyncio.run(_reconcile_payouts(settings, args))
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 3 if report["differences"] else 0
     return 0
+
+
+async def _reconcile_payouts(settings: Settings, args) -> dict:
+    from datetime import timedelta
+
+    from infra import clock
+    from infra.redis import create_redis
+    from marketing import payouts
+    from server import database
+    from server.app import configure_pii
+    from server.providers import build_providers
+
+    configure_pii(settings)
+    redis = create_redis(settings)
+    providers = build_providers(settings, redis)
+    await database.open_database(settings.database_url)
+    try:
+        day = args.date or clock.business_date() - timedelta(days=1)
+        return (await payouts.reconcile(day, providers.wechat_pay)).as_dict()
+    finally:
+        await database.close_database()
+        await redis.aclose()
 
 
 def _business_date(text: str):
@@ -96,6 +145,84 @@ async def _daily(settings: Settings, args) -> dict:
             worker=args.worker or f"{socket.gethostname()}:{os.getpid()}",
         )
         return report.as_dict()
+    finally:
+        await database.close_database()
+        await redis.aclose()
+
+
+async def _risk_batch(settings: Settings, args) -> dict:
+    import os
+    import socket
+    import time
+
+    from infra import clock
+    from infra.redis import create_redis
+    from lending_core.org.models import Bank
+    from lending_core.risk import batch, lists, snapshots
+    from lending_core.risk.feeds import from_data_sources
+    from server import database
+    from server.app import configure_pii
+    from server.providers import build_providers
+
+    def progress(bank_code: str, done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        bar = "#" * int(share * 30)
+        print(f"\r{bank_code:<8} [{bar:<30}] {done:>10,}/{total:,} loans", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    configure_pii(settings)
+    redis = create_redis(settings)
+    providers = build_providers(settings, redis)
+    await database.open_database(settings.database_url)
+    try:
+        on = args.date or clock.business_date()
+        worker = args.worker or f"{socket.gethostname()}:{os.getpid()}"
+        feeds = from_data_sources(providers.data_sources)
+        banks = Bank.filter(is_active=True).order_by("id")
+        if args.bank:
+            banks = banks.filter(code__in=args.bank)
+        summary = {"business_date": on.isoformat(), "banks": []}
+        for bank in await banks:
+            started = time.perf_counter()
+            refreshed = None
+            if not args.no_refresh:
+                await snapshots.refresh_loan_facts(bank.id, on)
+                refreshed = (await snapshots.refresh_snapshots(bank.id, feeds)).as_dict()
+            result = await batch.run_bank(bank, on, worker=worker, rerun=args.rerun, progress=progress)
+            retried = None
+            if result.deferred and not args.no_refresh:
+                await snapshots.refresh_snapshots(bank.id, feeds, only_failed=True)
+                retried = (await batch.retry_deferred(bank, on)).as_dict()
+            listed = await lists.apply_automatic(bank.id)
+            summary["banks"].append({**result.as_dict(), "refresh": refreshed, "retried_deferred": retried, "list_entries_added": listed,
+                                     "total_seconds": round(time.perf_counter() - started, 2)})
+        return summary
+    finally:
+        await database.close_database()
+        await redis.aclose()
+
+
+async def _monitor(settings: Settings, args) -> None:
+    import os
+    import socket
+
+    from infra.redis import create_redis
+    from server import database
+    from server.app import configure_pii
+    from server.monitor import Monitor, MonitorSettings
+    from server.providers import build_providers
+
+    configure_pii(settings)
+    redis = create_redis(settings)
+    providers = build_providers(settings, redis)
+    await database.open_database(settings.database_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Monitor(redis, settings.redis_key_prefix, providers.core_banking, consumer=args.consumer or f"{socket.gethostname()}:{os.getpid()}",
+                     settings=MonitorSettings(batch=args.batch))
+    try:
+        await worker.run(stop)
     finally:
         await database.close_database()
         await redis.aclose()

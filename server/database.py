@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
@@ -29,6 +29,8 @@ MODEL_MODULES = [
     "lending_core.loans.models",
     "integrations.core_banking_sandbox",
     "marketing.models",
+    "lending_core.risk.models",
+    "lending_core.risk.rulebook_models",
 ]
 
 
@@ -63,6 +65,9 @@ async def open_database(database_url: str) -> None:
     _ensure_sqlite_folder(database_url)
     # The global fallback makes the ORM visible to Sanic's request handlers.
     await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+    # Connect now rather than on the first request: a request cancelled (its client gone) while
+    # the SQLite client is still making its connection leaves that client hanging for good.
+    await connections.get("default").execute_query("SELECT 1")
 
 
 async def close_database() -> None:

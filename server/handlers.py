@@ -8,12 +8,17 @@ because marketing's funnel failed, nor counted twice because WeChat was busy.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from channels import wechat
+from channels.models import WeChatAccount
 from infra.outbox import Handler, fan_out
 from infra.settings import Settings
 from lending_core.applications import service as applications
 from lending_core.contracts import service as contracts
-from marketing import funnel
+from lending_core.risk import tasks as risk_tasks
+from marketing import funnel, payouts, rewards
+from marketing import service as referrals
 from server.providers import Providers
 
 
@@ -31,4 +36,29 @@ def outbox_handlers(settings: Settings, providers: Providers) -> dict[str, Handl
         funnel.LOAN_DISBURSED_TOPIC: fan_out({"marketing.funnel": funnel.on_loan_disbursed}),
         contracts.NOTARISE_TOPIC: contracts.notarise_handler(providers.notary),
         contracts.INVITE_TOPIC: contracts.invite_handler(providers.sms),
+        risk_tasks.SMS_TOPIC: risk_tasks.sms_handler(providers.sms),
+        referrals.REFERRAL_TOPIC: fan_out({"marketing.rewards": rewards.on_referral_advanced}),
+        payouts.PAY_TOPIC: payouts.Payer(
+            wechat_pay=providers.wechat_pay,
+            top_up=providers.top_up,
+            openids=mini_program_openids(providers.wechat_pay.appid),
+            after_accepted=_payout_fault(settings),
+        ),
     }
+
+
+def mini_program_openids(appid: str):
+    """Red packets go to the customer's mini-program openid, kept (encrypted) by the channels."""
+
+    async def openid_of(customer_id: int) -> str | None:
+        account = await WeChatAccount.filter(customer_id=customer_id, appid=appid).order_by("-updated_at").first()
+        return account.openid if account else None
+
+    return openid_of
+
+
+def _payout_fault(settings: Settings):
+    """The kill -9 drill's hook (PAYOUT_FAULT), off unless asked for."""
+    if settings.payout_fault == "crash_after_wechat_pay_accepted":
+        return payouts.CrashAfterAccepted(Path(settings.payout_fault_marker))
+    return None

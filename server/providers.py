@@ -22,10 +22,13 @@ from integrations.liveness_sandbox import SandboxLiveness
 from integrations.notary_sandbox import SandboxNotary
 from integrations.sms_sandbox import SandboxSms
 from integrations.wechat import WeChatpyMiniProgram
+from integrations.topup_sandbox import SandboxTopUp
+from integrations.wechat_pay import WeChatpyPay
 from lending_core.contracts.ports import CertificateAuthority, EvidenceNotary, LivenessCheck, SmsSender
 from lending_core.customers.ports import IdentityVerifier
 from lending_core.datasources.gather import DataSources
 from lending_core.loans.ports import CoreBanking
+from marketing.ports import TopUpProvider, WeChatPay
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,14 @@ class Providers:
     certificate_authority: CertificateAuthority
     liveness: LivenessCheck
     core_banking: CoreBanking
+    wechat_pay: WeChatPay
+    top_up: TopUpProvider
 
 
 def build_providers(settings: Settings, redis) -> Providers:
     if settings.providers == "real":
         raise SettingsError(
-            "no production client exists yet for: real-name verification, the data sources, the evidence notary, SMS (see README, 'Outside parties')"
+            "no production client exists yet for: real-name verification, the data sources, the evidence notary, SMS, phone top-up (see README, 'Outside parties')"
         )
     return Providers(
         mini_program=WeChatpyMiniProgram(
@@ -67,6 +72,18 @@ def build_providers(settings: Settings, redis) -> Providers:
         liveness=SandboxLiveness(hashlib.sha256(b"liveness-sandbox\x00" + settings.secret_key.encode("utf-8")).digest()),
         # Demo accounts in our own database: see integrations/core_banking_sandbox.py.
         core_banking=SandboxCoreBanking(),
+        # WeChat Pay's real client (wechatpy); the demo's settings point it at the fake WeChat server.
+        wechat_pay=WeChatpyPay(
+            mch_id=settings.wechat_pay_mch_id,
+            api_key=settings.wechat_pay_api_key,
+            appid=settings.wechat_pay_appid,
+            base_url=settings.wechat_pay_api_base,
+            timeout=settings.wechat_pay_timeout_seconds,
+            send_name=settings.wechat_pay_send_name,
+            cert=settings.wechat_pay_cert,
+            cert_key=settings.wechat_pay_cert_key,
+        ),
+        top_up=SandboxTopUp(),
     )
 
 

@@ -61,8 +61,10 @@ def _tables() -> list[str]:
 async def db(schema: Settings):
     """An empty database for this test (and nothing the process kept from the last one)."""
     from lending_core.products.service import forget_cached
+    from lending_core.risk import rulebook
 
     forget_cached()
+    rulebook.forget_cached()
     connection = connections.get("default")
     tables = _tables()
     if schema.uses_embedded_database:

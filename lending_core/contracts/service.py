@@ -211,6 +211,8 @@ async def _make_contract(actor: Actor, customer: Customer, application_id: int, 
             "day_basis": definition.servicing.day_basis,
             "credit_line_months": definition.servicing.credit_line_months,
             "signing_days": definition.servicing.signing_days,
+            # Whether the guarantee lets the bank settle from the guarantor's account (real-time monitoring).
+            "guarantor_set_off": definition.servicing.guarantor_set_off,
         }
         contract = await Contract.create(
             bank_id=application.bank_id,

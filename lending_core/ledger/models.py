@@ -23,7 +23,9 @@ class LedgerAccount(Model):
 
     class Meta:
         table = "ledger_account"
-        indexes = (("loan_id",), ("customer_id",))
+        # external_account: real-time monitoring finds the customer a bank's transaction event
+        # names by the account number it mirrors.
+        indexes = (("loan_id",), ("customer_id",), ("external_account",))
 
 
 class LedgerTransaction(Model):

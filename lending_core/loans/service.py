@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Sequence
 
 from tortoise.transactions import in_transaction
 
@@ -25,6 +26,7 @@ from lending_core import access
 from lending_core.contracts.models import Contract, ContractParty
 from lending_core.customers.models import Customer
 from lending_core.datasources.ports import PropertyRegistry
+from lending_core.ledger import bulk
 from lending_core.ledger import service as ledger
 from lending_core.loans import schedule as schedules
 from lending_core.loans import servicing, store
@@ -42,7 +44,7 @@ from lending_core.loans.errors import (
     ScheduleRefused,
 )
 from lending_core.loans.models import Instalment, LoanReceipt, Repayment
-from lending_core.loans.ports import SETTLEMENT, TIME_DEPOSIT, CoreBanking
+from lending_core.loans.ports import SETTLEMENT, TIME_DEPOSIT, CoreBanking, DebitRequest
 from lending_core.org.models import Bank
 
 EFFECTIVE = "effective"
@@ -339,6 +341,149 @@ async def _repaid(loan_id: int, request_key: str, amount_fen: int) -> Repayment 
     if existing is not None and existing.amount_fen != amount_fen:
         raise RepaymentKeyReused()
     return existing
+
+
+# ---- set-off: money arriving in a watched account --------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetOff:
+    """A claim on money that has just arrived in a payer's account (the borrower's, or a
+    guarantor's whose guarantee grants set-off): up to ``amount_fen`` of it settles what the
+    loan has fallen due. ``key`` names the arrival (the bank's transaction event), so a claim
+    made again settles nothing twice; claims on several loans naming one arrival share its
+    ``amount_fen`` (the money arrived once)."""
+
+    loan_id: int
+    payer_customer_id: int
+    payer_account: str
+    amount_fen: int
+    key: str
+
+
+@dataclass(frozen=True)
+class SetOffDone:
+    """What one claim settled: ``repayment`` is None when nothing was due or the account no
+    longer held the money (``reason`` says which)."""
+
+    claim: SetOff
+    repayment: store.RepaymentRow | None = None
+    repayment_id: int | None = None
+    dpd: int = 0
+    reason: str | None = None
+
+    @property
+    def settled_fen(self) -> int:
+        return self.repayment.allocation.amount_fen if self.repayment else 0
+
+
+async def set_off(claims: Sequence[SetOff], *, actor: Actor, core_banking: CoreBanking, on: date) -> list[SetOffDone]:
+    """Settle what is due on loans from money that arrived in their payers' accounts, many loans
+    at once, inside the caller's transaction (it commits them with whatever made the claims).
+    The same path as ``repay``: brought up to date, allocated in the contract's order (what is
+    due only, never early), debited, posted to the ledger, with a repayment, outbox events and
+    an audit row each. Several claims on one loan are taken in their order."""
+    if not claims:
+        return []
+    loan_ids = sorted({c.loan_id for c in claims})
+    # Row locks in id order, as a repayment takes one: a repayment or daily chunk on the same
+    # loan waits for this transaction, then sees what it paid. NO KEY UPDATE (what the UPDATE of
+    # the loan takes anyway) still excludes them, but not the KEY SHARE lock that a row naming
+    # the loan (a signal, a repayment) takes: with FOR UPDATE two set-offs that each signal on
+    # the other's loan deadlock.
+    if bulk.is_postgres():
+        condition, params = bulk.in_ids("id", "loans", loan_ids)
+        await sql.fetch_all(f"SELECT id FROM loan_receipt WHERE {condition} ORDER BY id FOR NO KEY UPDATE", **params)
+    keys = {c: f"set_off:{c.key}" for c in claims}
+    settled = {
+        (loan_id, request_key): repayment_id
+        for repayment_id, loan_id, request_key in await Repayment.filter(loan_id__in=loan_ids, request_key__in=list(set(keys.values())))
+        .values_list("id", "loan_id", "request_key")
+    }
+    done: dict[SetOff, SetOffDone] = {}
+    for c in claims:
+        if (c.loan_id, keys[c]) in settled:
+            done[c] = SetOffDone(c, repayment_id=settled[(c.loan_id, keys[c])], reason="already_settled")
+    loans = await store.load(loan_ids, due_by=on)
+    waiting: list[SetOff] = []
+    for c in claims:
+        if c in done:
+            continue
+        state_books = loans.get(c.loan_id)
+        if state_books is None or state_books[0].status == servicing.CLOSED:
+            done[c] = SetOffDone(c, reason="loan_closed")
+        elif state_books[1].serviced_through and on < state_books[1].serviced_through:
+            done[c] = SetOffDone(c, reason="serviced_later")
+        else:
+            waiting.append(c)
+    bank_accounts = {bank: await store.bank_accounts(bank) for bank in {loans[c.loan_id][0].bank_id for c in waiting}}
+    specs = {ledger.customer_code(c.payer_customer_id, ledger.CUSTOMER_SETTLEMENT, c.payer_account):
+             ledger.customer_account(loans[c.loan_id][0].bank_id, c.payer_customer_id, ledger.CUSTOMER_SETTLEMENT, c.payer_account) for c in waiting}
+    # Payers' mirrors mostly exist (a borrower's since the drawdown): open only the missing.
+    payers = await ledger.account_ids(list(specs))
+    if len(payers) < len(specs):
+        payers.update(await ledger.open_accounts([spec for code, spec in specs.items() if code not in payers]))
+    left = {c.key: c.amount_fen for c in waiting}  # claims naming one arrival share its money
+    postings: list[ledger.Posting] = []
+    events: list[tuple[servicing.Event, int]] = []
+    made: list[tuple[SetOff, store.RepaymentRow, servicing.LoanState]] = []
+    # Each round takes at most one claim per loan and per arrival, in the order given, with
+    # one core-banking batch: a later claim then sees what the earlier ones settled and took.
+    while waiting:
+        batch, later, loans_taken, keys_taken = [], [], set(), set()
+        for c in waiting:
+            if c.loan_id in loans_taken or c.key in keys_taken:
+                later.append(c)
+            else:
+                batch.append(c)
+                loans_taken.add(c.loan_id)
+                keys_taken.add(c.key)
+        waiting = later
+        wanted = []
+        for c in batch:
+            state, books = loans[c.loan_id]
+            if state.status == servicing.CLOSED:
+                done[c] = SetOffDone(c, reason="loan_closed")
+                continue
+            caught_up = servicing.bring_up_to_date(state, on)
+            payer = payers[ledger.customer_code(c.payer_customer_id, ledger.CUSTOMER_SETTLEMENT, c.payer_account)]
+            accounts = store.roles(books, bank_accounts[state.bank_id], payer)
+            postings += [store.posting(e, books, accounts, on, correlation_id=f"set_off:{state.id}:{c.key}") for e in caught_up.entries]
+            events += [(event, state.bank_id) for event in caught_up.events]
+            take = min(left[c.key], servicing.due_fen(state))
+            if take <= 0:
+                done[c] = SetOffDone(c, dpd=state.dpd, reason="nothing_due" if left[c.key] else "arrival_spent")
+                continue
+            wanted.append((DebitRequest(c.payer_account, take, f"set_off:{state.id}:{c.key}:debit"), c, accounts))
+        movements = await core_banking.debit_batch([request for request, _, _ in wanted], partial=True) if wanted else []
+        for (request, c, accounts), movement in zip(wanted, movements, strict=True):
+            state, books = loans[c.loan_id]
+            if not movement.amount_fen:
+                done[c] = SetOffDone(c, dpd=state.dpd, reason="insufficient_funds")
+                continue
+            left[c.key] -= movement.amount_fen
+            key = f"set_off:{state.id}:{c.key}"
+            allocation = servicing.allocate(state, on, movement.amount_fen, key=key, early=False)
+            postings += [store.posting(e, books, accounts, on, correlation_id=key) for e in allocation.entries]
+            if allocation.closes:
+                events += [(event, state.bank_id) for event in await _close(state, books, bank_accounts[state.bank_id], on, key, core_banking, postings)]
+            made.append((c, store.RepaymentRow(state.id, state.bank_id, c.payer_customer_id, "set_off", keys[c], on, allocation, key), state))
+    await ledger.post_many(postings)
+    await store.save([state for state, _ in loans.values()])
+    ids = await store.insert_repayments([row for _, row, _ in made])
+    for c, row, state in made:
+        repayment_id = ids[(row.loan_id, row.request_key)]
+        done[c] = SetOffDone(c, row, repayment_id, state.dpd)
+        events.append((store.repaid_event(repayment_id, row.loan_id, row, state.dpd), row.bank_id))
+    await store.enqueue(events)
+    await store.audit(actor, [
+        ("loan.set_off", "loan", row.loan_id, row.bank_id,
+         {"repayment_id": ids[(row.loan_id, row.request_key)], "payer_customer_id": row.payer_customer_id, "amount_fen": row.allocation.amount_fen,
+          "principal_fen": row.allocation.principal_fen, "interest_fen": row.allocation.interest_fen, "penalty_fen": row.allocation.penalty_fen,
+          "closed": row.allocation.closes, "ledger_key": row.ledger_key, "arrival": c.key})
+        for c, row, _ in made
+    ])
+    return [done[c] for c in claims]
 
 
 # ---- reading -----------------------------------------------------------------------------------

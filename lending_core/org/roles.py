@@ -17,9 +17,11 @@ class Role(StrEnum):
     BANK_ADMIN = "bank_admin"
     ASSOCIATION_PRODUCT_MANAGER = "association_product_manager"
     ASSOCIATION_ADMIN = "association_admin"
+    # Runs association-wide campaigns (red packets, referral rewards across every member bank).
+    ASSOCIATION_MARKETER = "association_marketer"
 
 
-ASSOCIATION_ROLES = frozenset({Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN})
+ASSOCIATION_ROLES = frozenset({Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN, Role.ASSOCIATION_MARKETER})
 
 _ALL_STAFF = frozenset(Role)
 
@@ -45,6 +47,35 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "secondary_marketing.read": frozenset({Role.ACCOUNT_MANAGER, Role.MARKETER, Role.BANK_ADMIN}),
     "lists.read": frozenset({Role.REVIEWER, Role.SENIOR_REVIEWER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
     "lists.manage": frozenset({Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    # Staff-wide marketing: a bank's admins and marketers set its quotas and incentive rules;
+    # incentive amounts are performance-review figures, not for every colleague's eyes.
+    "quotas.manage": frozenset({Role.MARKETER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "incentives.manage": frozenset({Role.MARKETER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "incentives.read": frozenset({Role.MARKETER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    # Account managers follow up their own branch's declined applicants; these roles the whole bank's.
+    "secondary_marketing.bank_wide": frozenset({Role.MARKETER, Role.BANK_ADMIN}),
+    "secondary_marketing.follow_up": frozenset({Role.ACCOUNT_MANAGER, Role.MARKETER, Role.BANK_ADMIN}),
+    "marketing.abuse_report": frozenset({Role.MARKETER, Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "marketing.analytics": frozenset({Role.MARKETER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    # Warning rule books (M16): risk staff read them; a change is proposed by one and published
+    # when a second with the same power approves (the association's book by association staff).
+    "risk_rules.read": frozenset(
+        {Role.RISK_OFFICER, Role.SENIOR_REVIEWER, Role.BANK_ADMIN, Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN}
+    ),
+    "risk_rules.manage": frozenset({Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN}),
+    # Post-loan warnings and disposal (M15, M18): risk officers see and work their bank's signals,
+    # tasks and list proposals; a bank admin may also run the batch for the bank.
+    "risk.read": frozenset({Role.RISK_OFFICER, Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    "risk.manage": frozenset({Role.RISK_OFFICER, Role.ASSOCIATION_ADMIN}),
+    "risk.run_batch": frozenset({Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
+    # Product monitoring figures and charts for the risk meeting (M19).
+    "monitoring.read": frozenset(
+        {Role.RISK_OFFICER, Role.SENIOR_REVIEWER, Role.BANK_ADMIN, Role.ASSOCIATION_PRODUCT_MANAGER, Role.ASSOCIATION_ADMIN}
+    ),
+    # Campaigns: a bank's marketers and admins run its own, association marketers and admins the
+    # association-wide ones; a budget above the threshold is approved by a second person.
+    "campaigns.manage": frozenset({Role.MARKETER, Role.BANK_ADMIN, Role.ASSOCIATION_MARKETER, Role.ASSOCIATION_ADMIN}),
+    "campaigns.approve": frozenset({Role.BANK_ADMIN, Role.ASSOCIATION_ADMIN}),
 }
 
 

@@ -124,6 +124,9 @@ class Servicing:
     day_basis: int  # days a year, for accruals by the day
     credit_line_months: int  # how long the granted limit can be drawn on
     signing_days: int  # how long the contract waits for every signature
+    # Whether the guarantee contract lets the bank take what is overdue from money arriving in
+    # the guarantor's own account (约定扣划), as real-time monitoring sees it arrive.
+    guarantor_set_off: bool = False
 
 
 DEFAULT_SERVICING = {
@@ -133,6 +136,7 @@ DEFAULT_SERVICING = {
     "day_basis": 360,
     "credit_line_months": 12,
     "signing_days": 7,
+    "guarantor_set_off": False,
 }
 ALLOCATION_PARTS = ("penalty", "interest", "principal")
 DAY_BASES = (360, 365)
@@ -444,7 +448,13 @@ class _Reader:
         if not isinstance(allocation, list) or sorted(allocation) != sorted(ALLOCATION_PARTS):
             self.fail("servicing.allocation", f"must order each of {', '.join(ALLOCATION_PARTS)} once")
             allocation = DEFAULT_SERVICING["allocation"]
-        return Servicing(allocation=tuple(allocation), **whole)
+        set_off = value["guarantor_set_off"]
+        if not isinstance(set_off, bool):
+            self.fail("servicing.guarantor_set_off", "must be true or false")
+            set_off = False
+        elif set_off and "guarantor" not in (self.get("signatories", []) or []):
+            self.fail("servicing.guarantor_set_off", "only a product signed by a guarantor can grant set-off from the guarantor's account")
+        return Servicing(allocation=tuple(allocation), guarantor_set_off=set_off, **whole)
 
     def overridable(self) -> Mapping[str, Bounds]:
         found = {}

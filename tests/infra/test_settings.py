@@ -31,6 +31,11 @@ def production_env(**overrides: str) -> dict[str, str]:
         "WECHAT_APPID": "wx1234567890abcdef",
         "WECHAT_SECRET": "a-real-mini-program-secret",
         "WECHAT_API_BASE": "https://api.weixin.qq.com/",
+        "WECHAT_PAY_MCH_ID": "1234567890",
+        "WECHAT_PAY_API_KEY": "a-real-merchant-api-key-0123456789",
+        "WECHAT_PAY_API_BASE": "https://api.mch.weixin.qq.com/",
+        "WECHAT_PAY_CERT": "/etc/lending/apiclient_cert.pem",
+        "WECHAT_PAY_CERT_KEY": "/etc/lending/apiclient_key.pem",
     }
     env.update(overrides)
     return env
@@ -74,15 +79,16 @@ def test_bare_production_names_every_problem():
         "PII_ENCRYPTION_KEYS and PII_HASH_KEY must be set",  # default PII keys
         "RUN_EMBEDDED_WORKERS must be off",  # embedded workers
         "WECHAT_SECRET and WECHAT_API_BASE",  # the demo mini-program and the local fake WeChat
+        "WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY",  # the demo merchant and the local fake WeChat Pay
     ):
         assert problem in message
-    assert message.count(";") == 6
+    assert message.count(";") == 7
 
 
 def test_bare_production_leaves_embedded_workers_off_but_refuses_the_rest():
     message = refusal({"APP_ENV": "production"})
 
-    assert message.count(";") == 5
+    assert message.count(";") == 6
     assert "RUN_EMBEDDED_WORKERS" not in message
 
 
@@ -123,6 +129,10 @@ def test_a_complete_production_environment_is_accepted():
         ({"RUN_EMBEDDED_WORKERS": "yes"}, "RUN_EMBEDDED_WORKERS must be off"),
         ({"WECHAT_API_BASE": "http://127.0.0.1:8101/"}, "WECHAT_SECRET and WECHAT_API_BASE"),
         ({"WECHAT_SECRET": ""}, "WECHAT_SECRET and WECHAT_API_BASE"),
+        ({"WECHAT_PAY_API_KEY": ""}, "WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY"),  # the dev key
+        ({"WECHAT_PAY_MCH_ID": ""}, "WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY"),  # the demo merchant
+        ({"WECHAT_PAY_API_BASE": "http://127.0.0.1:8101/"}, "WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY"),
+        ({"WECHAT_PAY_CERT": ""}, "WECHAT_PAY_MCH_ID, WECHAT_PAY_API_KEY"),
     ],
 )
 def test_production_refuses_each_unsafe_setting_alone(override, problem):
