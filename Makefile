@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo relay daily bench clean
+.PHONY: run test setup migrate demo relay daily risk-batch bench clean miniprogram-test
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,17 @@ relay: setup
 daily: setup
 	$(PY) -m server.cli daily $(if $(DATE),--date $(DATE)) $(if $(BANK),--bank $(BANK))
 
-test: setup
+# The post-loan warning batch for today (DATE=YYYY-MM-DD for another day, BANK=CODE for one bank).
+risk-batch: setup
+	$(PY) -m server.cli risk-batch $(if $(DATE),--date $(DATE)) $(if $(BANK),--bank $(BANK))
+
+test: setup miniprogram-test
 	$(PY) -m pytest
+
+# The customer's mini-program (miniprogram-stub/): its page tests (no backend), then its
+# end-to-end journey against a backend it starts itself (.venv's Python, temporary SQLite).
+miniprogram-test: setup
+	cd miniprogram-stub && npm ci --no-audit --no-fund && npm test && npm run test:e2e
 
 clean:
 	rm -rf var .pytest_cache
