@@ -14,7 +14,6 @@ WeChat Pay's red packets (``fakes.wechat_pay``) are served by the same process.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import io
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 import qrcode
 from sanic import Request, Sanic, response
 
+from fakes.faults import next_fault
 from fakes.wechat_pay import mount_fake_wechat_pay
 
 DEFAULT_APPS = {"wx0000000000demo": "demo-wechat-secret"}
@@ -83,18 +83,8 @@ def create_fake_wechat(apps: dict[str, str] | None = None, templates: set[str] |
     mount_fake_wechat_pay(app, appids=set(state.apps))
 
     async def injected(endpoint: str) -> response.HTTPResponse | None:
-        state.calls[endpoint] = state.calls.get(endpoint, 0) + 1
-        queue = state.faults.get(endpoint) or []
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.pop(0)
-        if fault.mode == "delay":
-            await asyncio.sleep(fault.seconds)
-            return None
-        return _error(fault.errcode, fault.errmsg)
+        fault = await next_fault(state.calls, state.faults, endpoint)
+        return _error(fault.errcode, fault.errmsg) if fault else None
 
     def check_token(request: Request) -> response.HTTPResponse | None:
         token = request.args.get("access_token")

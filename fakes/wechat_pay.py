@@ -21,7 +21,6 @@ requests named it), a merchant's balance, a customer opening or never claiming a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
 import secrets
@@ -33,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from sanic import Request, Sanic, response
 
+from fakes.faults import next_fault
 from infra.settings import DEMO_WECHAT_PAY_MCH_ID, DEV_WECHAT_PAY_API_KEY
 
 DEFAULT_MERCHANTS = {DEMO_WECHAT_PAY_MCH_ID: DEV_WECHAT_PAY_API_KEY}
@@ -165,18 +165,7 @@ def mount_fake_wechat_pay(app: Sanic, *, appids: set[str], merchants: dict[str, 
     app.ctx.wechat_pay = state
 
     async def injected(endpoint: str) -> PayFault | None:
-        state.calls[endpoint] = state.calls.get(endpoint, 0) + 1
-        queue = state.faults.get(endpoint) or []
-        if not queue:
-            return None
-        fault = queue[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            queue.pop(0)
-        if fault.mode == "delay":
-            await asyncio.sleep(fault.seconds)
-            return None
-        return fault
+        return await next_fault(state.calls, state.faults, endpoint)
 
     def signed_request(request: Request, required: tuple[str, ...]) -> tuple[dict | None, response.HTTPResponse | None]:
         params = parse_xml(request.body)
