@@ -25,6 +25,7 @@ from api.auth import customer_required, staff_required
 from api.idempotency import idempotent
 from api.marketing import device_of
 from api.pagination import PageQuery, page
+from api.presenters import ts
 from api.validation import Body, json_body, query_params
 from infra import clock
 from infra.money import yuan_text
@@ -84,9 +85,6 @@ class CampaignQuery(PageQuery):
     kind: Kind | None = None
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
 
 def render_campaign(c: Campaign, *, at: datetime | None = None) -> dict:
     return {
@@ -95,8 +93,8 @@ def render_campaign(c: Campaign, *, at: datetime | None = None) -> dict:
         "kind": c.kind,
         "name": c.name,
         "status": campaigns.effective_status(c, at or clock.now()),
-        "starts_at": _ts(c.starts_at),
-        "ends_at": _ts(c.ends_at),
+        "starts_at": ts(c.starts_at),
+        "ends_at": ts(c.ends_at),
         "budget_fen": c.budget_fen,
         "budget_yuan": yuan_text(c.budget_fen),
         "committed_fen": c.committed_fen,
@@ -112,8 +110,8 @@ def render_campaign(c: Campaign, *, at: datetime | None = None) -> dict:
         "change_request_id": c.change_request_id,
         "created_by": c.created_by_id,
         "approved_by": c.approved_by_id,
-        "created_at": _ts(c.created_at),
-        "updated_at": _ts(c.updated_at),
+        "created_at": ts(c.created_at),
+        "updated_at": ts(c.updated_at),
     }
 
 
@@ -130,8 +128,8 @@ def render_reward(r: Reward) -> dict:
         "amount_fen": r.amount_fen,
         "amount_yuan": yuan_text(r.amount_fen),
         "status": r.status,
-        "created_at": _ts(r.created_at),
-        "paid_at": _ts(r.paid_at),
+        "created_at": ts(r.created_at),
+        "paid_at": ts(r.paid_at),
         "failure_code": r.failure_code,
     }
 

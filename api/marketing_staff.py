@@ -20,6 +20,7 @@ from api import presenters
 from api.auth import staff_required
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
+from api.presenters import ts
 from api.validation import Body, ObjectId, Query, json_body, query_params
 from infra import pii
 from marketing import abuse, analytics, incentives, quotas, secondary
@@ -36,9 +37,6 @@ def _period_field():
 def _count_target():
     return Field(0, ge=0, le=quotas.MAX_COUNT_TARGET)
 
-
-def _ts(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _documented_query(model: type[Query]):
@@ -94,7 +92,7 @@ def render_quota(q: Quota) -> dict:
         "period": q.period,
         **{name: getattr(q, name) for name in quotas.TARGETS},
         "set_by": q.set_by_id,
-        "updated_at": _ts(q.updated_at),
+        "updated_at": ts(q.updated_at),
     }
 
 
@@ -204,7 +202,7 @@ def render_rule(rule) -> dict:
         "indirect_share_bps": rule.indirect_share_bps,
         "cap_fen": rule.cap_fen,
         "set_by": rule.set_by_id,
-        "updated_at": _ts(rule.updated_at),
+        "updated_at": ts(rule.updated_at),
     }
 
 
@@ -291,8 +289,8 @@ def render_follow_up(f: FollowUp) -> dict:
         "staff_id": f.staff_id,
         "note": pii.scrub_text(f.note),
         "outcome": f.outcome,
-        "next_contact_on": _ts(f.next_contact_on),
-        "created_at": _ts(f.created_at),
+        "next_contact_on": ts(f.next_contact_on),
+        "created_at": ts(f.created_at),
     }
 
 
@@ -303,7 +301,7 @@ def render_reinvitation(r: Reinvitation) -> dict:
         "product_code": r.product.code,
         "channel": r.channel,
         "staff_id": r.staff_id,
-        "created_at": _ts(r.created_at),
+        "created_at": ts(r.created_at),
         "delivery": "queued for the SMS/WeChat sender (outbox topic marketing.reinvite)",
     }
 
@@ -319,7 +317,7 @@ async def declined_applicants(request: Request, query: DeclinedQuery):
     summary = await secondary.follow_up_summary([item["application_id"] for item in body["items"]])
     for item in body["items"]:
         latest = summary.get(item["application_id"], {"count": 0})
-        item["follow_ups"] = {**latest, "next_contact_on": _ts(latest.get("next_contact_on")), "last_at": _ts(latest.get("last_at"))}
+        item["follow_ups"] = {**latest, "next_contact_on": ts(latest.get("next_contact_on")), "last_at": ts(latest.get("last_at"))}
     return response.json(body)
 
 
@@ -391,13 +389,13 @@ async def abuse_report(request: Request, query: AbuseQuery):
     found = await abuse.report(request.ctx.actor, since=query.since, until=query.until, bank_id=query.bank_id, thresholds=thresholds)
 
     def times(item: dict) -> dict:
-        return {key: _ts(value) if isinstance(value, datetime) else value for key, value in item.items()}
+        return {key: ts(value) if isinstance(value, datetime) else value for key, value in item.items()}
 
     return response.json(
         {
             "scope": found.scope,
-            "since": _ts(found.since),
-            "until": _ts(found.until),
+            "since": ts(found.since),
+            "until": ts(found.until),
             "thresholds": {"per_device": thresholds.per_device, "per_network": thresholds.per_network, "burst_count": thresholds.burst_count, "burst_seconds": thresholds.burst_seconds},
             "devices": [times(item) for item in found.devices],
             "networks": [times(item) for item in found.networks],
@@ -428,7 +426,7 @@ async def _analytics(request: Request, query: AnalyticsQuery) -> analytics.Analy
 @query_params(AnalyticsQuery)
 async def marketing_analytics(request: Request, query: AnalyticsQuery):
     result = await _analytics(request, query)
-    return response.json({"by": result.by, "scope": result.scope, "since": _ts(result.since), "until": _ts(result.until), "rows": result.rows})
+    return response.json({"by": result.by, "scope": result.scope, "since": ts(result.since), "until": ts(result.until), "rows": result.rows})
 
 
 @bp.get("/marketing/analytics.csv")

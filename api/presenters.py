@@ -3,7 +3,7 @@ audited unmask route alone."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from infra import pii
 from infra.money import yuan_text
@@ -13,7 +13,8 @@ from lending_core.customers.models import BankRelationship, Consent, Customer
 from lending_core.org.models import Bank, Branch, Staff
 
 
-def _ts(value: datetime | None) -> str | None:
+def ts(value: date | datetime | None) -> str | None:
+    """A moment or a day as ISO 8601, for every rendered model (None stays None)."""
     return value.isoformat() if value else None
 
 
@@ -45,12 +46,12 @@ def customer(c: Customer) -> dict:
         "id_number": pii.mask_id_number(c.id_number) if c.id_number else None,
         "phone": pii.mask_phone(c.phone) if c.phone else None,
         "real_name_verified": c.real_name_verified_at is not None,
-        "created_at": _ts(c.created_at),
+        "created_at": ts(c.created_at),
     }
 
 
 def relationship(r: BankRelationship) -> dict:
-    return {"bank_id": r.bank_id, "is_bank_customer": r.is_bank_customer, "first_channel": r.first_channel, "since": _ts(r.created_at)}
+    return {"bank_id": r.bank_id, "is_bank_customer": r.is_bank_customer, "first_channel": r.first_channel, "since": ts(r.created_at)}
 
 
 def consent(c: Consent) -> dict:
@@ -62,8 +63,8 @@ def consent(c: Consent) -> dict:
         "text": c.text,
         "text_sha256": c.text_sha256,
         "channel": c.channel,
-        "granted_at": _ts(c.granted_at),
-        "revoked_at": _ts(c.revoked_at),
+        "granted_at": ts(c.granted_at),
+        "revoked_at": ts(c.revoked_at),
     }
 
 
@@ -80,15 +81,15 @@ def change_request(c: ChangeRequest) -> dict:
         "proposed_by_id": c.proposed_by_id,
         "decided_by_id": c.decided_by_id,
         "decision_note": c.decision_note,
-        "proposed_at": _ts(c.proposed_at),
-        "decided_at": _ts(c.decided_at),
+        "proposed_at": ts(c.proposed_at),
+        "decided_at": ts(c.decided_at),
     }
 
 
 def audit_entry(a: AuditEntry) -> dict:
     return {
         "id": a.id,
-        "at": _ts(a.at),
+        "at": ts(a.at),
         "actor": f"{a.actor_kind}:{a.actor_id}",
         "bank_id": a.bank_id,
         "action": a.action,
@@ -106,7 +107,7 @@ def referral(r) -> dict:
         "bank_id": r.bank_id,
         "product_code": r.product_code,
         "status": r.status,
-        "created_at": _ts(r.created_at),
+        "created_at": ts(r.created_at),
     }
 
 
@@ -179,8 +180,8 @@ def application_for_customer(a) -> dict:
         "annual_rate_bps": a.rate_bps if a.status in ("approved", "contracted") else None,
         "apr_bps": a.rate_bps if a.status in ("approved", "contracted") else None,
         "reasons": list(a.customer_reasons),
-        "created_at": _ts(a.created_at),
-        "decided_at": _ts(a.decided_at),
+        "created_at": ts(a.created_at),
+        "decided_at": ts(a.decided_at),
     }
 
 
@@ -201,7 +202,7 @@ def declined_applicant(a) -> dict:
         "customer": customer(a.customer),
         "product_code": a.product.code,
         "reasons": list(a.customer_reasons),
-        "declined_at": _ts(a.decided_at),
+        "declined_at": ts(a.decided_at),
         "channel": a.channel,
     }
 
@@ -213,14 +214,14 @@ def product_version(v) -> dict:
         "status": v.status,
         "note": v.note,
         "created_by": v.created_by,
-        "created_at": _ts(v.created_at),
-        "published_at": _ts(v.published_at),
+        "created_at": ts(v.created_at),
+        "published_at": ts(v.published_at),
     }
 
 
 def referred_application(a) -> dict:
     """What a partner platform may know of an application it referred: no limits, no reasons."""
-    return {"product_code": a.product.code, "status": a.status, "created_at": _ts(a.created_at), "decided_at": _ts(a.decided_at)}
+    return {"product_code": a.product.code, "status": a.status, "created_at": ts(a.created_at), "decided_at": ts(a.decided_at)}
 
 
 # ---- contracts ---------------------------------------------------------------------------------
@@ -234,8 +235,8 @@ def contract_party(p, *, me: bool = False) -> dict:
         "name": pii.mask_name(p.name),
         "phone": pii.mask_phone(p.phone),
         "is_customer": p.customer_id is not None,
-        "invited_at": _ts(p.invited_at),
-        "signed_at": _ts(p.signed_at),
+        "invited_at": ts(p.invited_at),
+        "signed_at": ts(p.signed_at),
         "signature_method": p.signature_method,
         **({"is_me": True} if me else {}),
     }
@@ -260,10 +261,10 @@ def contract_summary(c, product_code: str | None = None) -> dict:
         "collateral": c.collateral,
         "servicing": c.servicing,
         "document_sha256": c.document_sha256,
-        "sign_by": _ts(c.sign_by),
-        "effective_at": _ts(c.effective_at),
-        "line_expires_on": c.line_expires_on.isoformat() if c.line_expires_on else None,
-        "created_at": _ts(c.created_at),
+        "sign_by": ts(c.sign_by),
+        "effective_at": ts(c.effective_at),
+        "line_expires_on": ts(c.line_expires_on),
+        "created_at": ts(c.created_at),
     }
 
 
@@ -275,7 +276,7 @@ def contract_view(v, *, with_document: bool = True) -> dict:
     }
     if v.me is not None:
         body["my_role"] = v.me.role
-        body["my_signature"] = {"signed_at": _ts(v.me.signed_at), "method": v.me.signature_method}
+        body["my_signature"] = {"signed_at": ts(v.me.signed_at), "method": v.me.signature_method}
     if with_document:
         body["document_html"] = v.contract.document_html
     return body
@@ -290,12 +291,12 @@ def my_contract(contract, party) -> dict:
     return {
         **contract_summary(contract),
         "my_role": party.role,
-        "my_signature": {"signed_at": _ts(party.signed_at), "method": party.signature_method},
+        "my_signature": {"signed_at": ts(party.signed_at), "method": party.signature_method},
     }
 
 
 def signing_code_sent(sent) -> dict:
-    return {"sent_to": pii.mask_phone(sent.party.phone), "expires_at": _ts(sent.expires_at),
+    return {"sent_to": pii.mask_phone(sent.party.phone), "expires_at": ts(sent.expires_at),
             "resend_after_seconds": sent.resend_after_seconds}
 
 
@@ -317,7 +318,7 @@ def evidence_report(r) -> dict:
                 "party_id": s.party_id,
                 "role": s.role,
                 "name": s.name,
-                "signed_at": _ts(s.signed_at),
+                "signed_at": ts(s.signed_at),
                 "method": s.method,
                 "ip": s.ip,
                 "channel": s.channel,
@@ -329,7 +330,7 @@ def evidence_report(r) -> dict:
             {
                 "sequence": e.sequence,
                 "kind": e.kind,
-                "occurred_at": _ts(e.occurred_at),
+                "occurred_at": ts(e.occurred_at),
                 "detail": e.detail,
                 "document_sha256": e.document_sha256,
                 "previous_hash": e.previous_hash,
@@ -349,15 +350,11 @@ def evidence_report(r) -> dict:
 # ---- loans ---------------------------------------------------------------------------------------
 
 
-def _date(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def schedule_row(i) -> dict:
     """A schedule period, as planned (``schedule.Instalment``) or as serviced (``Instalment``)."""
     row = {
         "number": i.number,
-        "due_date": _date(i.due_date),
+        "due_date": ts(i.due_date),
         "principal_fen": i.principal_fen,
         "interest_fen": i.interest_fen,
         "total_fen": i.principal_fen + i.interest_fen,
@@ -369,7 +366,7 @@ def schedule_row(i) -> dict:
             interest_paid_fen=i.interest_paid_fen,
             penalty_fen=i.penalty_fen,
             penalty_paid_fen=i.penalty_paid_fen,
-            paid_on=_date(i.paid_on),
+            paid_on=ts(i.paid_on),
         )
     else:
         row["opening_principal_fen"] = i.opening_principal_fen
@@ -380,7 +377,7 @@ def drawdown_preview(p) -> dict:
     c = p.contract
     return {
         "contract_id": c.id,
-        "drawn_on": _date(p.on),
+        "drawn_on": ts(p.on),
         "principal_fen": p.schedule.principal_fen,
         "annual_rate_bps": p.schedule.annual_rate_bps,
         "apr_bps": p.apr_bps,
@@ -393,7 +390,7 @@ def drawdown_preview(p) -> dict:
         "limit_fen": c.limit_fen,
         "outstanding_before_fen": p.outstanding_fen,
         "available_after_fen": p.available_fen - p.schedule.principal_fen,
-        "line_expires_on": _date(c.line_expires_on),
+        "line_expires_on": ts(c.line_expires_on),
         "schedule": [schedule_row(i) for i in p.schedule.instalments],
     }
 
@@ -414,9 +411,9 @@ def loan_summary(loan, capacity: str, owed: dict) -> dict:
         "term_months": loan.term_months,
         "repayment_method": loan.repayment_method,
         "collateral": loan.collateral,
-        "drawn_on": _date(loan.drawn_on),
-        "maturity_date": _date(loan.maturity_date),
-        "closed_on": _date(loan.closed_on),
+        "drawn_on": ts(loan.drawn_on),
+        "maturity_date": ts(loan.maturity_date),
+        "closed_on": ts(loan.closed_on),
         "days_past_due": loan.dpd,
         "overdue_bucket": bucket(loan.dpd),
         "classification": loan.classification,
@@ -439,7 +436,7 @@ def loan_for_staff(view, repayments) -> dict:
         "settlement_account": view.loan.settlement_account,
         "pledge_account": view.loan.pledge_account,
         "property_certificate": view.loan.property_certificate,
-        "serviced_through": _date(view.loan.serviced_through),
+        "serviced_through": ts(view.loan.serviced_through),
         "repayments": [repayment(r) for r in repayments],
     }
 
@@ -449,7 +446,7 @@ def repayment(r) -> dict:
         "id": r.id,
         "loan_id": r.loan_id,
         "source": r.source,
-        "business_date": _date(r.business_date),
+        "business_date": ts(r.business_date),
         "amount_fen": r.amount_fen,
         "principal_fen": r.principal_fen,
         "prepaid_principal_fen": r.prepaid_principal_fen,
@@ -458,14 +455,14 @@ def repayment(r) -> dict:
         "penalty_fen": r.penalty_fen,
         "fee_fen": r.fee_fen,
         "closed_loan": r.closed_loan,
-        "created_at": _ts(r.created_at),
+        "created_at": ts(r.created_at),
     }
 
 
 def payoff_quote(loan, q) -> dict:
     return {
         "loan_id": loan.id,
-        "on": _date(q.on),
+        "on": ts(q.on),
         "due": {"principal_fen": q.due_principal_fen, "interest_fen": q.due_interest_fen, "penalty_fen": q.due_penalty_fen, "total_fen": q.due_fen},
         "early": {"principal_fen": q.later_principal_fen, "accrued_interest_fen": q.accrued_interest_fen, "fee_fen": q.fee_fen, "total_fen": q.early_fen},
         "total_fen": q.total_fen,
@@ -484,7 +481,7 @@ def invite_code(c, *, page_path: str, deep_link: str, images_base: str) -> dict:
         "page_path": page_path,
         "deep_link": deep_link,
         "images": {name: f"{images_base}/{name}" for name in ("qr.png", "qr.svg", "wxacode.png", "poster.png")},
-        "created_at": _ts(c.created_at),
+        "created_at": ts(c.created_at),
     }
 
 
@@ -505,10 +502,10 @@ def referee(r) -> dict:
         "id": r.id,
         "name": pii.mask_name(r.referee.name) if r.referee.name else None,
         "stage": r.stage,
-        "bound_at": _ts(r.bound_at),
-        "applied_at": _ts(r.applied_at),
-        "approved_at": _ts(r.approved_at),
-        "disbursed_at": _ts(r.disbursed_at),
+        "bound_at": ts(r.bound_at),
+        "applied_at": ts(r.applied_at),
+        "approved_at": ts(r.approved_at),
+        "disbursed_at": ts(r.disbursed_at),
     }
 
 

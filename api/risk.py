@@ -6,7 +6,7 @@ loan, proposals the customer id.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -16,6 +16,7 @@ from sanic_ext.extensions.openapi import openapi
 from api.auth import staff_required
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
+from api.presenters import ts
 from api.validation import Body, ObjectId, json_body, query_params
 from infra import clock
 from lending_core.org.models import Bank
@@ -63,24 +64,21 @@ class BatchBody(Body):
     rerun: bool = False
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
 
 def render_signal(s: WarningSignal) -> dict:
     return {
         "id": s.id, "bank_id": s.bank_id, "loan_id": s.loan_id, "customer_id": s.customer_id, "product_code": s.product_code,
         "rule_code": s.rule_code, "category": s.category, "severity": s.severity, "source": s.source, "status": s.status,
-        "first_seen_at": _ts(s.first_seen_at), "last_seen_at": _ts(s.last_seen_at), "times": s.times, "facts": s.facts,
-        "closed_at": _ts(s.closed_at), "closed_reason": s.closed_reason,
+        "first_seen_at": ts(s.first_seen_at), "last_seen_at": ts(s.last_seen_at), "times": s.times, "facts": s.facts,
+        "closed_at": ts(s.closed_at), "closed_reason": s.closed_reason,
     }
 
 
 def render_task(t: DisposalTask) -> dict:
     return {
         "id": t.id, "bank_id": t.bank_id, "signal_id": t.signal_id, "branch_id": t.branch_id, "assigned_to": t.assigned_to_id,
-        "status": t.status, "severity": t.severity, "deadline": _ts(t.deadline), "notes": t.notes, "outcome": t.outcome,
-        "created_at": _ts(t.created_at), "closed_at": _ts(t.closed_at),
+        "status": t.status, "severity": t.severity, "deadline": ts(t.deadline), "notes": t.notes, "outcome": t.outcome,
+        "created_at": ts(t.created_at), "closed_at": ts(t.closed_at),
     }
 
 
@@ -88,7 +86,7 @@ def render_proposal(p: ListProposal) -> dict:
     return {
         "id": p.id, "bank_id": p.bank_id, "customer_id": p.customer_id, "signal_id": p.signal_id, "level": p.level,
         "policy": p.policy, "reason": p.reason, "status": p.status, "entry_id": p.entry_id, "decided_by": p.decided_by,
-        "decided_at": _ts(p.decided_at), "created_at": _ts(p.created_at),
+        "decided_at": ts(p.decided_at), "created_at": ts(p.created_at),
     }
 
 

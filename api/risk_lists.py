@@ -6,7 +6,6 @@ A lift is a maker-checker change, approved through ``/api/v1/admin/change-reques
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -17,6 +16,7 @@ from api import presenters
 from api.auth import staff_required
 from api.idempotency import idempotent
 from api.pagination import PageQuery, page
+from api.presenters import ts
 from api.validation import Body, ObjectId, json_body, query_params
 from infra import clock
 from lending_core.risk_lists import service as lists
@@ -56,9 +56,6 @@ class ImportBody(Body):
     bank_id: ObjectId | None = None
 
 
-def _ts(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
 
 def render_entry(entry: ListEntry) -> dict:
     return {
@@ -71,11 +68,11 @@ def render_entry(entry: ListEntry) -> dict:
         "source": entry.source,
         "reason": entry.reason,
         "status": lists.effective_status(entry, clock.now()),
-        "expires_at": _ts(entry.expires_at),
+        "expires_at": ts(entry.expires_at),
         "created_by": entry.created_by,
-        "created_at": _ts(entry.created_at),
+        "created_at": ts(entry.created_at),
         "lifted_by": entry.lifted_by,
-        "lifted_at": _ts(entry.lifted_at),
+        "lifted_at": ts(entry.lifted_at),
     }
 
 

@@ -66,8 +66,8 @@ def render_version(v: RuleBookVersion) -> dict:
         "based_on": v.based_on,
         "note": v.note,
         "created_by": v.created_by,
-        "created_at": v.created_at.isoformat() if v.created_at else None,
-        "published_at": v.published_at.isoformat() if v.published_at else None,
+        "created_at": presenters.ts(v.created_at),
+        "published_at": presenters.ts(v.published_at),
     }
 
 
