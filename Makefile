@@ -39,6 +39,7 @@ risk-batch: setup
 	$(PY) -m server.cli risk-batch $(if $(DATE),--date $(DATE)) $(if $(BANK),--bank $(BANK))
 
 test: setup miniprogram-test
+	@command -v chromium >/dev/null || echo "NOTE: Chromium is not installed, so the staff console's browser tests (tests/console) are skipped; install it with: apt-get install -y chromium fonts-wqy-microhei"
 	$(PY) -m pytest
 
 # The customer's mini-program (miniprogram-stub/): its page tests (no backend), then its

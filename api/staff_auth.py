@@ -10,6 +10,7 @@ from api import presenters
 from api.auth import add_session_routes, reload_staff_actor, staff_required, token_policy
 from api.validation import Body, json_body
 from channels import sessions
+from lending_core.org import roles
 from lending_core.org import service as org
 
 bp = Blueprint("staff_auth", url_prefix="/api/v1/staff")
@@ -36,11 +37,11 @@ async def login(request: Request, body: LoginBody):
 
 
 @bp.get("/me")
-@openapi.summary("The signed-in staff member")
+@openapi.summary("The signed-in staff member, with the permissions their roles give")
 @staff_required()
 async def me(request: Request):
     staff = await org.current_staff(int(request.ctx.actor.id))
-    return response.json(presenters.staff(staff))
+    return response.json({**presenters.staff(staff), "permissions": roles.granted(staff.roles)})
 
 
 add_session_routes(bp, audience="staff", current_actor=reload_staff_actor)

@@ -20,6 +20,7 @@ from api import transactions as transactions_api
 from api import marketing_staff
 from api import campaigns as campaigns_api
 from api import risk as risk_api
+from api import console
 from api.errors import JsonErrorHandler
 from channels.sessions import TokenPolicy
 from infra import pii
@@ -85,6 +86,7 @@ def create_app(
     app.blueprint(marketing_staff.bp)
     app.blueprint(campaigns_api.bp)
     app.blueprint(risk_api.bp)
+    app.blueprint(console.bp)
 
     _add_request_context(app)
     if manage_database:

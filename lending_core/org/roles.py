@@ -83,6 +83,11 @@ def allows(roles: frozenset[str] | set[str], permission: str) -> bool:
     return any(role in PERMISSIONS[permission] for role in roles)
 
 
+def granted(roles: frozenset[str] | set[str] | list[str]) -> list[str]:
+    """Every permission the roles give, sorted: what the console shows a member (the API still checks each call)."""
+    return sorted(permission for permission in PERMISSIONS if allows(set(roles), permission))
+
+
 def validate_roles(roles: list[str], *, association_staff: bool) -> list[str]:
     """The roles as a sorted list, refusing unknown ones and roles that belong to the other level."""
     unknown = sorted(set(roles) - {r.value for r in Role})

@@ -1,0 +1,52 @@
+"""Signing in to the console, the pages each role sees, and the page headers that keep it safe."""
+
+from __future__ import annotations
+
+
+def test_sign_in_shows_only_the_pages_of_the_role(console):
+    tab = console("hz.reviewer")
+    pages = tab.page.get_by_test_id("pages")
+    assert pages.get_by_role("link").all_inner_texts() == ["人工审查", "我的营销"]
+    tab.screenshot("home-reviewer")
+
+
+def test_a_wrong_password_is_refused_with_the_servers_message(browser, live):
+    from tests.console.conftest import Console
+
+    tab = Console(browser, live)
+    try:
+        tab.page.goto("/console/")
+        form = tab.page.get_by_test_id("sign-in")
+        form.locator("input[name=username]").fill("hz.reviewer")
+        form.locator("input[name=password]").fill("not-the-password")
+        form.get_by_role("button", name="登录").click()
+        assert "INVALID_CREDENTIALS" in tab.page.get_by_test_id("error").inner_text()
+        assert tab.page.evaluate("sessionStorage.getItem('console.tokens')") is None
+    finally:
+        tab.close()
+
+
+def test_a_page_the_role_may_not_use_says_so(console):
+    tab = console("hz.reviewer").open("risk.html")
+    assert tab.page.get_by_test_id("no-access").is_visible()
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_and_back(console, browser, live):
+    from tests.console.conftest import Console
+
+    tab = Console(browser, live)
+    try:
+        tab.page.goto("/console/reviews.html")
+        tab.page.get_by_test_id("sign-in").wait_for()
+        assert "next=reviews.html" in tab.page.url
+    finally:
+        tab.close()
+
+
+def test_console_pages_carry_a_strict_content_security_policy(live):
+    response = live.http.get("/console/")
+    assert response.status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert live.http.get("/console").status_code in (301, 302, 307, 308)
