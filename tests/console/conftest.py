@@ -105,6 +105,40 @@ class LiveBackend:
     def put(self, username: str, path: str, body: dict | None = None) -> httpx.Response:
         return self.http.put(path, json=body or {}, headers=self.headers(self.token(username)))
 
+    def bank_id(self, code: str) -> int:
+        return next(b["id"] for b in self.http.get("/api/v1/banks").json()["items"] if b["code"] == code)
+
+    def customer(self, *, name: str, id_number: str, phone: str, bank_code: str, scene: str | None = None) -> "LiveCustomer":
+        """A customer through the mini-program's door: WeChat login (with an invite code as its
+        scene, if any), the bank, the phone and the real name — ready to quote and apply."""
+        login = {"code": f"console-{uuid.uuid4().hex[:12]}.1", "device_id": uuid.uuid4().hex}
+        if scene:
+            login["scene"] = scene
+        response = self.http.post("/api/v1/channels/wechat/login", json=login)
+        response.raise_for_status()
+        customer = LiveCustomer(self, response.json()["access_token"])
+        if not response.json().get("bank_id"):
+            customer.post("/api/v1/me/bank", {"bank_id": self.bank_id(bank_code)}).raise_for_status()
+        customer.post("/api/v1/channels/wechat/phone", {"code": f"{phone}.1"}).raise_for_status()
+        customer.post("/api/v1/me/real-name", {"name": name, "id_number": id_number, "phone": phone}).raise_for_status()
+        return customer
+
+    def cli(self, *args: str) -> str:
+        """A ``python -m server.cli`` command against this backend's database (a daily run, a risk batch)."""
+        return _cli(self.env, *args)
+
+
+class LiveCustomer:
+    def __init__(self, live: LiveBackend, token: str):
+        self.live = live
+        self.token = token
+
+    def get(self, path: str, **params) -> httpx.Response:
+        return self.live.http.get(path, params=params, headers=self.live.headers(self.token))
+
+    def post(self, path: str, body: dict | None = None) -> httpx.Response:
+        return self.live.http.post(path, json=body or {}, headers=self.live.headers(self.token))
+
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory) -> LiveBackend:
@@ -123,6 +157,7 @@ def live(tmp_path_factory) -> LiveBackend:
     try:
         wait_until_listening(port, server, seconds=60)
         backend = LiveBackend(f"http://127.0.0.1:{port}")
+        backend.env = env
         backend.log_path = tmp / "backend.log"
         yield backend
     finally:

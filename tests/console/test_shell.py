@@ -50,3 +50,13 @@ def test_console_pages_carry_a_strict_content_security_policy(live):
     assert "script-src 'self'" in policy and "unsafe" not in policy
     assert response.headers["x-content-type-options"] == "nosniff"
     assert live.http.get("/console").status_code in (301, 302, 307, 308)
+
+
+def test_a_customer_can_be_set_up_through_the_live_api(live):
+    from infra.identity_numbers import make_test_id_number
+    from datetime import date
+
+    customer = live.customer(name="赵一", id_number=make_test_id_number("320102", date(1988, 1, 2), 7), phone="13900000007", bank_code="HZRCB")
+    me = customer.get("/api/v1/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["real_name_verified"] is True, me.text
