@@ -33,7 +33,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time as clock_time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -447,7 +447,7 @@ def _difference(bill: str, reward_id: int | None, payout: Payout | None, record:
 
 async def _bills_of_messages(day: date, mch_id: str) -> list[tuple[str, int | None]]:
     """The red-packet bill numbers the day's pay_reward messages stand for."""
-    start = datetime.combine(day, clock_time(0), tzinfo=clock.BUSINESS_TZ)
+    start = clock.business_day_start(day)
     messages = await OutboxMessage.filter(topic=PAY_TOPIC, created_at__gte=start, created_at__lt=start + timedelta(days=1)).values_list("id", "payload")
     reward_ids = {int(payload.get("reward_id")) for _, payload in messages if payload.get("reward_id") is not None}
     top_ups = set(await Reward.filter(id__in=reward_ids, kind=PHONE_CREDIT).values_list("id", flat=True))

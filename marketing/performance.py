@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from fractions import Fraction
 
-from infra.clock import BUSINESS_TZ
+from infra.clock import BUSINESS_TZ, business_day_start
 from infra.money import FloatMoney
 
 BPS = 10_000
@@ -34,15 +34,12 @@ class Period:
 
     @property
     def starts_at(self) -> datetime:
-        return _local_midnight(self.first_day)
+        return business_day_start(self.first_day)
 
     @property
     def ends_at(self) -> datetime:
-        return _local_midnight(self.next_first_day)
+        return business_day_start(self.next_first_day)
 
-
-def _local_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=BUSINESS_TZ).astimezone(timezone.utc)
 
 
 def _month_after(year: int, month: int) -> date:

@@ -313,7 +313,7 @@ DAY_KEY_TTL = 2 * 24 * 3600
 
 def business_day_bounds(at: datetime) -> tuple[datetime, datetime]:
     """The UTC instants the business date of ``at`` (Asia/Shanghai) starts and ends."""
-    start = datetime.combine(clock.business_date(at), datetime.min.time(), tzinfo=clock.BUSINESS_TZ)
+    start = clock.business_day_start(clock.business_date(at))
     return start, start + timedelta(days=1)
 
 

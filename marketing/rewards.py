@@ -22,7 +22,7 @@ are paid through staff incentives (``marketing.incentives``), not here.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
@@ -131,7 +131,7 @@ async def _earn(referral: InviteReferral, campaign: Campaign, at: datetime) -> R
         mine = Reward.filter(campaign_id=campaign.id, customer_id=inviter_id, status__in=COUNTED)
         if await mine.count() >= campaign.per_person_limit:
             refusal = PER_PERSON_LIMIT
-        elif await mine.filter(created_at__gte=_start_of_business_day(at)).count() >= campaign.per_day_limit:
+        elif await mine.filter(created_at__gte=clock.business_day_start(clock.business_date(at))).count() >= campaign.per_day_limit:
             refusal = PER_DAY_LIMIT
     # The person's n-th reward in the campaign (unique with both): a concurrent earn of another
     # referral takes the same seq, fails on commit, and its message is retried.
@@ -191,7 +191,4 @@ async def _prohibited(customer_id: int, campaign: Campaign, referral: InviteRefe
     return screening.prohibits
 
 
-def _start_of_business_day(at: datetime) -> datetime:
-    day = clock.business_date(at)
-    return datetime.combine(day, time(0), tzinfo=clock.BUSINESS_TZ)
 

@@ -12,7 +12,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -327,7 +327,7 @@ def _end_of_business_day(text: str) -> datetime | None:
         day = date.fromisoformat(text)
     except ValueError:
         raise _RowRefused("invalid_expires_on") from None
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=clock.BUSINESS_TZ)
+    return clock.business_day_start(day + timedelta(days=1))
 
 
 # ---- lifting ------------------------------------------------------------------------------------
