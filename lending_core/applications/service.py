@@ -277,6 +277,9 @@ async def for_staff(actor: Actor, application_id: int) -> Application:
 async def review(actor: Actor, application_id: int, *, approve: bool, limit_yuan: int | None, note: str) -> Application:
     """A reviewer's decision on a manual-review case: approve with a limit no higher than the
     model's (senior reviewers may go higher, within the product), or reject with a reason."""
+    # The note is typed by staff and may carry an ID or phone they checked; it is kept, shown to
+    # staff and (on a rejection) to the customer, so it is scrubbed once, before any of that.
+    note = pii.scrub_text(note)
     async with in_transaction():
         found = await for_staff(actor, application_id)
         application = await Application.filter(id=found.id).select_for_update().get()
