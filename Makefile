@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo relay daily risk-batch bench clean miniprogram-test
+.PHONY: run test setup migrate demo relay daily risk-batch bench clean miniprogram-test fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: setup miniprogram-test
 # end-to-end journey against a backend it starts itself (.venv's Python, temporary SQLite).
 miniprogram-test: setup
 	cd miniprogram-stub && npm ci --no-audit --no-fund && npm test && npm run test:e2e
+
+# schemathesis against the OpenAPI document of a live backend (customer and staff tokens): no 5xx,
+# responses as documented, standard error shape. Not part of `make test`; about 10 min in CI.
+fuzz: setup
+	$(PY) -m tests.fuzz.run
 
 clean:
 	rm -rf var .pytest_cache

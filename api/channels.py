@@ -12,7 +12,7 @@ from sanic_ext.extensions.openapi import openapi
 from api import presenters
 from api.auth import add_session_routes, customer_required, token_policy
 from api.signed import signed
-from api.validation import Body, ObjectId, json_body, parse_json
+from api.validation import Body, documented_body, ObjectId, json_body, parse_json
 from channels import bank_apps, wechat
 from channels.customer_sessions import reload_customer_actor
 from lending_core.channel_names import WECHAT_MINIPROGRAM
@@ -87,7 +87,7 @@ async def wechat_phone(request: Request, body: PhoneBody):
 
 @bp.post("/<channel:mobile_bank|enterprise_bank|direct_bank>/sessions")
 @openapi.summary("A member bank's app opens a session for a customer it has identified (signed request)")
-@openapi.body({"application/json": BankSessionBody}, required=True)
+@documented_body(BankSessionBody)
 @signed(bank_apps.load_credential)
 async def bank_session(request: Request, channel: str):
     app = request.ctx.principal

@@ -17,7 +17,7 @@ from sanic_ext.extensions.openapi import openapi
 from api import presenters
 from api.auth import staff_required
 from api.idempotency import idempotent
-from api.validation import Body, ObjectId, Query, json_body, query_params
+from api.validation import Body, ObjectId, Query, VersionNumber, json_body, query_params
 from lending_core.risk import rulebook, schema
 from lending_core.risk.rulebook_models import RuleBookVersion
 
@@ -33,8 +33,8 @@ class RulesQuery(BookQuery):
 
 
 class DiffQuery(BookQuery):
-    from_version: int = Field(alias="from", ge=1)
-    to_version: int = Field(alias="to", ge=1)
+    from_version: VersionNumber = Field(alias="from")
+    to_version: VersionNumber = Field(alias="to")
 
 
 class BookBody(Body):

@@ -14,7 +14,7 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api.signed import signed
-from api.validation import Body, parse_json
+from api.validation import Body, documented_body, parse_json
 from channels import bank_apps
 from infra.streams import Stream
 from lending_core.risk import transactions
@@ -39,7 +39,7 @@ class TransactionsBody(Body):
     "not know. 422 TRANSACTION_EVENTS_REFUSED: the malformed events are named with their problems and not stored; "
     "the others in the batch were stored."
 )
-@openapi.body({"application/json": TransactionsBody}, required=True)
+@documented_body(TransactionsBody)
 @signed(bank_apps.load_credential)
 async def push_transactions(request: Request):
     app = request.ctx.principal

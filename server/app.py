@@ -22,6 +22,7 @@ from api import campaigns as campaigns_api
 from api import risk as risk_api
 from api import console
 from api.errors import JsonErrorHandler
+from api.validation import document_models
 from channels.sessions import TokenPolicy
 from infra import pii
 from infra.logs import log_config, request_id_var
@@ -88,6 +89,8 @@ def create_app(
     app.blueprint(risk_api.bp)
     app.blueprint(console.bp)
 
+    # Before sanic-ext builds the OpenAPI document (priority -1000), whatever blueprints were added.
+    app.before_server_start(document_models, priority=0)
     _add_request_context(app)
     if manage_database:
         _manage_database(app, settings)
