@@ -26,11 +26,11 @@ from api.idempotency import idempotent
 from api.marketing import device_of
 from api.pagination import PageQuery, page
 from api.presenters import ts
-from api.validation import Body, json_body, query_params
+from api.validation import Body, Query, json_body, query_params
 from infra import clock
 from infra.money import yuan_text
 from infra.rate_limit import Limit
-from marketing import campaigns, red_packets
+from marketing import analytics, campaigns, red_packets
 from marketing.errors import CampaignsUnavailable
 from marketing.models import Campaign, Reward
 
@@ -61,14 +61,16 @@ class CampaignBody(Body):
 
 
 class CampaignPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=campaigns.MAX_NAME)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    budget_fen: int | None = Field(None, ge=1, le=10**13)
-    audience: Audience | None = None
+    # A term left out keeps its value. Those every campaign has are not nullable (null is refused,
+    # 422); null clears only the milestone, reward and packet terms (and empties the channels).
+    name: str = Field(None, min_length=1, max_length=campaigns.MAX_NAME)
+    starts_at: AwareDatetime = None
+    ends_at: AwareDatetime = None
+    budget_fen: int = Field(None, ge=1, le=10**13)
+    audience: Audience = None
     channels: list[str] | None = Field(None, max_length=10)
-    per_person_limit: int | None = Field(None, ge=1, le=10**6)
-    per_day_limit: int | None = Field(None, ge=1, le=10**6)
+    per_person_limit: int = Field(None, ge=1, le=10**6)
+    per_day_limit: int = Field(None, ge=1, le=10**6)
     milestone: Milestone | None = None
     reward_fen: int | None = Field(None, ge=1, le=10**13)
     packet_count: int | None = Field(None, ge=1, le=5_000_000)
@@ -250,6 +252,39 @@ async def rebuild_pool(request: Request, campaign_id: int):
     found = await campaigns.campaign(request.ctx.actor, campaign_id)
     state = await _redis_call(red_packets.rebuild_pool(request.app.ctx.redis, found.id, key_prefix=request.app.ctx.settings.redis_key_prefix))
     return response.json({"campaign_id": found.id, "packets_left": state.packets_left, "packets_taken": state.packets_taken, "people": state.people})
+
+
+
+class CampaignAnalyticsQuery(Query):
+    by: Literal["branch", "staff"] = Field("staff", description="rank branches or staff members")
+
+
+@bp.get("/admin/campaigns/<campaign_id:int>/analytics")
+@openapi.summary("One campaign's funnel (total) and leaderboard (rows per branch or staff member): scans, registrations, applications, approvals, disbursed, cost")
+@openapi.description(
+    "A referral counts towards the campaign it names, or, naming none, towards every campaign running for its bank when it "
+    "was bound; its stages count whenever reached. Scans: the bank's codes while the campaign ran."
+)
+@openapi.parameter("by", str, "query", description="branch or staff (default staff)")
+@staff_required(analytics.PERMISSION)
+@query_params(CampaignAnalyticsQuery)
+async def campaign_analytics(request: Request, campaign_id: int, query: CampaignAnalyticsQuery):
+    result = await analytics.campaign_analytics(request.ctx.actor, campaign_id, by=query.by)
+    return response.json(
+        {"by": result.by, "scope": result.scope, "since": ts(result.since), "until": ts(result.until), "total": analytics.totals(result.rows), "rows": result.rows}
+    )
+
+
+@bp.get("/admin/campaigns/<campaign_id:int>/analytics.csv")
+@openapi.summary("The same campaign report as a CSV download (UTF-8 with BOM, formula-safe cells)")
+@openapi.parameter("by", str, "query", description="branch or staff (default staff)")
+@openapi.response("200", {"text/csv": str})
+@staff_required(analytics.PERMISSION)
+@query_params(CampaignAnalyticsQuery)
+async def campaign_analytics_csv(request: Request, campaign_id: int, query: CampaignAnalyticsQuery):
+    result = await analytics.campaign_analytics(request.ctx.actor, campaign_id, by=query.by)
+    filename = f"campaign-{result.scope['campaign_id']}-{result.by}.csv"
+    return response.text(analytics.to_csv(result), content_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def _redis_call(awaitable):

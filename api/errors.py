@@ -116,6 +116,8 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     product_errors.DefinitionRefused: (422, "DEFINITION_REFUSED"),
     product_errors.VersionConflict: (409, "VERSION_CONFLICT"),
     product_errors.ParameterOutOfBounds: (422, "PARAMETER_OUT_OF_BOUNDS"),
+    product_errors.ApplicantsRefused: (400, "APPLICANTS_REFUSED"),
+    product_errors.TooManyApplicants: (413, "TOO_MANY_APPLICANTS"),
     application_errors.RealNameRequired: (409, "REAL_NAME_REQUIRED"),
     application_errors.ConsentsMissing: (422, "CONSENTS_MISSING"),
     application_errors.CoolingOff: (409, "COOLING_OFF"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
@@ -56,8 +56,20 @@ class BankParametersBody(Body):
 
 
 class DefinitionBody(Body):
-    definition: dict[str, Any]
+    """A definition as data (``definition``) or in its file format, TOML (``text``)."""
+
+    definition: dict[str, Any] | None = None
+    text: str | None = Field(None, min_length=1, max_length=200_000)
     note: str = Field("", max_length=500)
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if (self.definition is None) == (self.text is None):
+            raise ValueError("send the definition as data or as text, one of the two")
+        return self
+
+    def raw(self) -> dict[str, Any]:
+        return self.definition if self.definition is not None else products.read_definition_text(self.text)
 
 
 def _sources(request: Request):
@@ -123,8 +135,8 @@ async def my_application(request: Request, application_id: int):
 @staff_required("applications.review")
 @query_params(PageQuery)
 async def review_queue(request: Request, query: PageQuery):
-    rows = applications.review_queue(request.ctx.actor).select_related("product")
-    return response.json(await page(rows, query, presenters.application_for_staff))
+    rows = applications.review_queue(request.ctx.actor).select_related("product", "customer")
+    return response.json(await page(rows, query, presenters.review_case))
 
 
 @staff_bp.get("/applications/<application_id:int>")
@@ -132,8 +144,10 @@ async def review_queue(request: Request, query: PageQuery):
 @staff_required("applications.review")
 async def staff_application(request: Request, application_id: int):
     application = await applications.for_staff(request.ctx.actor, application_id)
-    await application.fetch_related("product")
-    return response.json(presenters.application_for_staff(application))
+    await application.fetch_related("product", "customer")
+    # The version the case was decided on (never changed once published) gives each rule its words.
+    definition = await products.version_definition(application.product_id, application.product_version, code=application.product.code)
+    return response.json(presenters.application_explained(application, definition))
 
 
 @staff_bp.post("/applications/<application_id:int>/review")
@@ -169,7 +183,7 @@ async def product_versions(request: Request, code: str):
 @staff_required("products.manage")
 @json_body(DefinitionBody)
 async def validate_definition(request: Request, body: DefinitionBody):
-    definition = products.validate(body.definition)
+    definition = products.validate(body.raw())
     return response.json({"valid": True, "code": definition.code, "consents": list(definition.consents)})
 
 
@@ -179,7 +193,7 @@ async def validate_definition(request: Request, body: DefinitionBody):
 @idempotent(required=False)
 @json_body(DefinitionBody)
 async def propose_version(request: Request, body: DefinitionBody):
-    version, change = await products.propose_version(request.ctx.actor, body.definition, body.note)
+    version, change = await products.propose_version(request.ctx.actor, body.raw(), body.note)
     return response.json({"version": presenters.product_version(version), "change_request": presenters.change_request(change)}, status=202)
 
 

@@ -345,6 +345,14 @@ async def record_follow_up(request: Request, application_id: int, body: FollowUp
     return response.json(render_follow_up(follow_up), status=201)
 
 
+@bp.get("/secondary-marketing/applicants/<application_id:int>/reinvitation-offers")
+@openapi.summary("The bank's products a declined applicant may be re-invited to (every one but the product declined)")
+@staff_required(secondary.FOLLOW_UP)
+async def reinvitation_offers(request: Request, application_id: int):
+    offers = await secondary.reinvitation_offers(request.ctx.actor, application_id)
+    return response.json({"items": [presenters.offer_summary(offer) for offer in offers]})
+
+
 @bp.get("/secondary-marketing/applicants/<application_id:int>/reinvitations")
 @openapi.summary("Re-invitations sent to one declined applicant")
 @staff_required(secondary.READ)

@@ -29,6 +29,13 @@ def _selection(query: FiguresQuery) -> dict:
     return {"bank_id": query.bank_id, "product_code": query.product, "as_of": query.as_of, "months": query.months}
 
 
+@bp.get("/products")
+@openapi.summary("The products the caller may see figures of (their bank's offer; all for the association)")
+@staff_required("monitoring.read")
+async def products(request: Request):
+    return response.json({"items": await monitoring.products(request.ctx.actor)})
+
+
 @bp.get("/figures")
 @openapi.summary("Approval rate, overdue buckets, default rate, vintage curves and warnings by category")
 @staff_required("monitoring.read")

@@ -196,6 +196,35 @@ def application_for_staff(a) -> dict:
     }
 
 
+def review_case(a) -> dict:
+    """A manual-review case (``product`` and ``customer`` loaded): the applicant's name masked."""
+    return {**application_for_staff(a), "applicant_name": pii.mask_name(a.customer.name) if a.customer.name else None}
+
+
+def application_explained(a, definition) -> dict:
+    """A case with its decision explained against the product version it was decided on: each
+    admission rule's condition and words beside its result, the scorecard's base and bands, and
+    the product's bounds the reviewer's limit and the rate were held to."""
+    by_code = {rule.code: rule for rule in definition.admission}
+    rules = [
+        {**r, "condition": by_code[r["code"]].rule.text, "reason": by_code[r["code"]].reason} if r["code"] in by_code else r
+        for r in a.decision.get("rules", [])
+    ]
+    return {
+        **review_case(a),
+        "product_name": definition.name,
+        "decision": {**a.decision, "rules": rules},
+        "product_terms": {
+            "amount_yuan": _bounds(definition.amount_yuan),
+            "score_base": definition.score_base,
+            "score_bands": [{"band": b.band, "min_score": b.min_score, "outcome": b.outcome} for b in definition.score_bands],
+            "lpr_term": definition.pricing.lpr_term,
+            "rate_floor_bps": definition.pricing.floor_bps,
+            "rate_cap_bps": definition.pricing.cap_bps,
+        },
+    }
+
+
 def declined_applicant(a) -> dict:
     return {
         "application_id": a.id,
@@ -528,3 +557,76 @@ def referral_summary(s) -> dict:
     if s.by_credit:
         body["by_credit"] = {credit: _stage_counts(counts) for credit, counts in sorted(s.by_credit.items())}
     return body
+
+
+def product_listing(listing) -> dict:
+    """A product in the product staff's catalogue (``owner_bank`` loaded): the published version
+    and the proposal waiting for a second person, if any."""
+    p, shown = listing.product, listing.shown.definition
+    return {
+        "code": p.code,
+        "name": shown.get("name"),
+        "family": p.family,
+        "owner": p.owner_bank.code if p.owner_bank_id else "association",
+        "owner_name": p.owner_bank.name if p.owner_bank_id else None,
+        "published_version": p.published_version,
+        "channels": list(shown.get("channels", [])),
+        "pending": {
+            "version": listing.proposed.version,
+            "change_request_id": listing.change_request.id,
+            "proposed_by_id": listing.change_request.proposed_by_id,
+            "note": listing.proposed.note,
+        }
+        if listing.proposed
+        else None,
+    }
+
+
+def product_version_detail(v, text: str) -> dict:
+    """One version with its definition, as a mapping and in its file format (``text``)."""
+    return {**product_version(v), "definition": v.definition, "text": text}
+
+
+def _simulated(d) -> dict:
+    return {
+        "outcome": d.outcome,
+        "band": d.band,
+        "score": d.score,
+        "limit_fen": d.limit_fen,
+        "rate_bps": d.rate_bps,
+        "failed_rules": [r.code for r in d.rules if r.passed is False],
+        "reasons": list(d.customer_reasons),
+    }
+
+
+def _side(summary, name: str, version: int | None) -> dict:
+    return {
+        "side": name,
+        "version": version,
+        "applicants": summary.count,
+        "approved": summary.approved,
+        "manual_review": summary.manual_review,
+        "rejected": summary.rejected,
+        "approval_rate": round(summary.approved / summary.count, 4) if summary.count else None,
+        "limit_quartiles_fen": list(summary.limit_quartiles_fen),
+        "rate_quartiles_bps": list(summary.rate_quartiles_bps),
+    }
+
+
+def simulation(s, *, show: int = 500) -> dict:
+    """A champion/challenger run: each side's figures and the applicants whose outcome, limit or
+    rate changed (the first ``show``; ID numbers masked)."""
+    sides = [_side(s.summaries[0], "champion", s.champion_version)]
+    if len(s.summaries) > 1:
+        sides.append({**_side(s.summaries[1], "challenger", s.challenger_version), "posted_definition": s.challenger_posted})
+    return {
+        "product_code": s.product.code,
+        "data_of_bank": s.bank.code,
+        "applicants": s.applicants,
+        "sides": sides,
+        "changes_total": len(s.changes),
+        "changes": [
+            {"label": c.label, "id_number": pii.mask_id_number(c.id_number), "champion": _simulated(c.champion), "challenger": _simulated(c.challenger)}
+            for c in s.changes[:show]
+        ],
+    }

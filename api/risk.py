@@ -21,6 +21,7 @@ from api.validation import Body, ObjectId, json_body, query_params
 from infra import clock
 from lending_core.org.models import Bank
 from lending_core.risk import batch, lists, signals, tasks
+from lending_core.risk.library import Rule
 from lending_core.risk.models import DisposalTask, ListProposal, WarningSignal
 
 bp = Blueprint("risk", url_prefix="/api/v1/admin/risk")
@@ -82,6 +83,18 @@ def render_task(t: DisposalTask) -> dict:
     }
 
 
+def render_listed_task(t: DisposalTask) -> dict:
+    return {**render_task(t), "loan_id": t.signal.loan_id, "customer_id": t.signal.customer_id, "product_code": t.signal.product_code,
+            "rule_code": t.signal.rule_code, "category": t.signal.category}
+
+
+def render_rule(rule: Rule | None) -> dict | None:
+    """The rule behind a signal as live for its bank: what it checks and what the officer should do."""
+    if rule is None:
+        return None
+    return {"code": rule.code, "name": rule.name, "category": rule.category, "severity": rule.severity, "disposal": rule.disposal}
+
+
 def render_proposal(p: ListProposal) -> dict:
     return {
         "id": p.id, "bank_id": p.bank_id, "customer_id": p.customer_id, "signal_id": p.signal_id, "level": p.level,
@@ -101,9 +114,11 @@ async def list_signals(request: Request, query: SignalQuery):
 
 
 @bp.get("/signals/<signal_id:int>")
+@openapi.summary("A warning signal with its rule: name and suggested disposal (null for a real-time signal)")
 @staff_required("risk.read")
 async def get_signal(request: Request, signal_id: int):
-    return response.json(render_signal(await signals.get(request.ctx.actor, signal_id)))
+    signal, rule = await signals.detail(request.ctx.actor, signal_id)
+    return response.json({**render_signal(signal), "rule": render_rule(rule)})
 
 
 @bp.get("/tasks")
@@ -112,13 +127,16 @@ async def get_signal(request: Request, signal_id: int):
 @query_params(TaskQuery)
 async def list_tasks(request: Request, query: TaskQuery):
     filters = tasks.TaskFilter(status=query.status, severity=query.severity, assigned_to_me=query.mine)
-    return response.json(await page(tasks.listing(request.ctx.actor, filters), query, render_task))
+    # The signal comes in the same query: the list names each task's loan and rule.
+    return response.json(await page(tasks.listing(request.ctx.actor, filters).select_related("signal"), query, render_listed_task))
 
 
 @bp.get("/tasks/<task_id:int>")
+@openapi.summary("A disposal task with its signal and the rule's suggested disposal")
 @staff_required("risk.read")
 async def get_task(request: Request, task_id: int):
-    return response.json(render_task(await tasks.get(request.ctx.actor, task_id)))
+    found = await tasks.detail(request.ctx.actor, task_id)
+    return response.json({**render_task(found.task), "signal": render_signal(found.signal), "rule": render_rule(found.rule)})
 
 
 @bp.post("/tasks/<task_id:int>/take")

@@ -33,6 +33,7 @@ from infra.actors import Actor
 from infra.errors import InvalidInput
 from lending_core import access
 from lending_core.org.models import Branch, Staff
+from marketing.errors import CampaignNotFound
 from marketing.models import Campaign
 from marketing.performance import round_half_up
 
@@ -144,18 +145,17 @@ async def analytics(actor: Actor, *, by: str, since: datetime | None = None, unt
         scopes = {"scan_scope": "1 = 1", "referral_scope": "1 = 1", "reward_scope": "1 = 1"}
     found = await sql.fetch_all(analytics_sql(by, **scopes), **params)
     labels = await _labels(by, [row["k"] for row in found if row["k"] is not None])
-    rows = []
-    for row in found:
-        counts = {metric: int(row[metric] or 0) for metric in METRICS}
-        rows.append(
-            {
-                "key": row["k"] if by == "channel" or row["k"] is None else int(row["k"]),
-                "label": labels.get(row["k"]),
-                **counts,
-                "cost_per_disbursed_loan_fen": cost_per_loan(counts["cost_fen"], counts["disbursed_loans"]),
-            }
-        )
-    return Analytics(by, scope, since, until, rows)
+    return Analytics(by, scope, since, until, [_row(row, labels, by) for row in found])
+
+
+def _row(row, labels: dict, by: str) -> dict:
+    counts = {metric: int(row[metric] or 0) for metric in METRICS}
+    return {
+        "key": row["k"] if by == "channel" or row["k"] is None else int(row["k"]),
+        "label": labels.get(row["k"]),
+        **counts,
+        "cost_per_disbursed_loan_fen": cost_per_loan(counts["cost_fen"], counts["disbursed_loans"]),
+    }
 
 
 async def _labels(by: str, keys: list) -> dict:
@@ -166,6 +166,50 @@ async def _labels(by: str, keys: list) -> dict:
     if by == "staff":
         return {id_: f"{username} {pii.mask_name(name)}" for id_, username, name in await Staff.filter(id__in=keys).values_list("id", "username", "name")}
     return {}
+
+
+
+# ---- one campaign --------------------------------------------------------------------------------
+
+CAMPAIGN_DIMENSIONS = ("branch", "staff")
+
+
+async def campaign_analytics(actor: Actor, campaign_id, *, by: str, at: datetime | None = None) -> Analytics:
+    """One campaign's figures per branch or staff member (its leaderboard; the rows sum to its
+    funnel), from its start up to ``at`` (default now).
+
+    A referral counts towards the campaign it names, or, naming none, towards every campaign that
+    ran for its bank when it was bound — as milestone rewards attribute it — and its later stages
+    count whenever reached, so an application made after the campaign ended still shows. Scans are
+    of the bank's codes while the campaign ran (as in ``analytics``); cost is the campaign's rewards."""
+    access.require(actor, PERMISSION)
+    if by not in CAMPAIGN_DIMENSIONS:
+        raise InvalidInput(f"by is one of {CAMPAIGN_DIMENSIONS}")
+    found = await access.for_staff(Campaign, actor, permission=PERMISSION).filter(
+        id=access.as_object_id(campaign_id, CampaignNotFound())
+    ).first()
+    if found is None:
+        raise CampaignNotFound()
+    since, until = found.starts_at.astimezone(timezone.utc), (at or clock.now()).astimezone(timezone.utc)
+    params: dict = {"since": since, "until": until, "ends": found.ends_at, "campaign": found.id}
+    in_bank = {"scan": "1 = 1", "referral": "1 = 1"}
+    if found.bank_id is not None:
+        params["bank"] = found.bank_id
+        in_bank = {"scan": "ic.bank_id = :bank", "referral": "r.bank_id = :bank"}
+    scopes = {
+        "scan_scope": f"{in_bank['scan']} AND t.at < :ends",
+        "referral_scope": f"{in_bank['referral']} AND (r.campaign_id = :campaign OR (r.campaign_id IS NULL AND r.bound_at >= :since AND r.bound_at < :ends))",
+        "reward_scope": "w.campaign_id = :campaign",
+    }
+    rows = await sql.fetch_all(analytics_sql(by, **scopes), **params)
+    labels = await _labels(by, [row["k"] for row in rows if row["k"] is not None])
+    return Analytics(by, {"campaign_id": found.id, "bank_id": found.bank_id}, since, until, [_row(row, labels, by) for row in rows])
+
+
+def totals(rows: list[dict]) -> dict:
+    """The rows added up: a campaign's funnel from its leaderboard."""
+    summed = {metric: sum(row[metric] for row in rows) for metric in METRICS}
+    return {**summed, "cost_per_disbursed_loan_fen": cost_per_loan(summed["cost_fen"], summed["disbursed_loans"])}
 
 
 # ---- CSV -----------------------------------------------------------------------------------------

@@ -174,5 +174,11 @@ async def reinvite(actor: Actor, application_id: int, *, product_code: str, chan
     return invitation
 
 
+async def reinvitation_offers(actor: Actor, application_id: int) -> list[products.Offer]:
+    """What a declined applicant may be re-invited to: the bank's products but the one declined."""
+    application = await declined_application(actor, application_id, permission=FOLLOW_UP)
+    return [offer for offer in await products.offers(application.bank_id, None) if offer.product.id != application.product_id]
+
+
 def reinvitations(application: Application):
     return Reinvitation.filter(application_id=application.id).select_related("product")

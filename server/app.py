@@ -21,6 +21,7 @@ from api import marketing_staff
 from api import campaigns as campaigns_api
 from api import risk as risk_api
 from api import console
+from api import products_staff
 from api.errors import JsonErrorHandler
 from api.validation import document_models
 from channels.sessions import TokenPolicy
@@ -88,6 +89,7 @@ def create_app(
     app.blueprint(campaigns_api.bp)
     app.blueprint(risk_api.bp)
     app.blueprint(console.bp)
+    app.blueprint(products_staff.bp)
 
     # Before sanic-ext builds the OpenAPI document (priority -1000), whatever blueprints were added.
     app.before_server_start(document_models, priority=0)

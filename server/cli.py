@@ -75,7 +75,16 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "relay":
         asyncio.run(_relay(settings))
     elif args.command == "simulate":
-        print(asyncio.run(_simulate(settings, args)))
+        from infra.errors import DomainError
+        from lending_core.products.definition import InvalidDefinition
+
+        try:
+            print(asyncio.run(_simulate(settings, args)))
+        except (DomainError, InvalidDefinition) as exc:
+            # A bad applicant file or definition: say where, without a traceback.
+            problems = (getattr(exc, "details", None) or {}).get("problems", []) if isinstance(exc, DomainError) else []
+            print(str(exc), *(f"  line {p['line']}: {p['problem']}" for p in problems[1:]), sep="\n", file=sys.stderr)
+            return 2
     elif args.command == "daily":
         report = asyncio.run(_daily(settings, args))
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Mapping
 
 from infra.money import yuan_text
 from lending_core.decisions.engine import APPROVED, MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, Params, decide
@@ -17,6 +18,7 @@ class Case:
     label: str
     request: LoanRequest
     evidence: Evidence
+    id_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Change:
     label: str
     champion: Decision
     challenger: Decision
+    id_number: str = ""
 
 
 def params_of(definition: ProductDefinition) -> Params:
@@ -66,17 +69,24 @@ def _summary(name: str, decisions: list[Decision]) -> Summary:
     )
 
 
+def _decisions(definition: ProductDefinition, cases: list[Case], lpr_bps: Mapping[str, int]) -> list[Decision]:
+    # Each side is priced on its own LPR term: a challenger may move a product to the 5-year LPR.
+    lpr = lpr_bps[definition.pricing.lpr_term]
+    return [decide(definition, params_of(definition), c.request, c.evidence, lpr_bps=lpr) for c in cases]
+
+
 def simulate(
-    cases: list[Case], champion: ProductDefinition, challenger: ProductDefinition | None, *, lpr_bps: int
+    cases: list[Case], champion: ProductDefinition, challenger: ProductDefinition | None, *, lpr_bps: Mapping[str, int]
 ) -> tuple[list[Summary], list[Change]]:
-    first = [decide(champion, params_of(champion), c.request, c.evidence, lpr_bps=lpr_bps) for c in cases]
+    """``lpr_bps``: the LPR by term ("1y", "5y")."""
+    first = _decisions(champion, cases, lpr_bps)
     summaries = [_summary(f"champion {champion.code}", first)]
     changes: list[Change] = []
     if challenger is not None:
-        second = [decide(challenger, params_of(challenger), c.request, c.evidence, lpr_bps=lpr_bps) for c in cases]
+        second = _decisions(challenger, cases, lpr_bps)
         summaries.append(_summary(f"challenger {challenger.code}", second))
         changes = [
-            Change(case.label, a, b)
+            Change(case.label, a, b, case.id_number)
             for case, a, b in zip(cases, first, second)
             if (a.outcome, a.limit_fen, a.rate_bps) != (b.outcome, b.limit_fen, b.rate_bps)
         ]

@@ -23,3 +23,11 @@ class VersionConflict(Conflict):
 
 class ParameterOutOfBounds(InvalidInput):
     """A bank may set only the parameters the product lets it override, within their bounds."""
+
+
+class ApplicantsRefused(InvalidInput):
+    """The simulation's applicant CSV cannot be read; details name each bad line."""
+
+
+class TooManyApplicants(InvalidInput):
+    """A simulation takes at most MAX_APPLICANTS applicants (it asks the data sources about each)."""

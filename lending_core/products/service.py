@@ -18,6 +18,7 @@ from lending_core.approvals import service as approvals
 from lending_core.approvals.models import ChangeRequest
 from lending_core.decisions.engine import Params
 from lending_core.products.definition import InvalidDefinition, ProductDefinition, parse
+from lending_core.products.definition_text import UnreadableText, from_text
 from lending_core.products.errors import DefinitionRefused, ParameterOutOfBounds, ProductNotFound, ProductNotOffered, VersionConflict
 from lending_core.products.models import BankProductSetting, LprRate, Product, ProductVersion
 from lending_core.org.models import Bank
@@ -159,8 +160,16 @@ async def offer(code: str, bank_id: int, channel: str | None) -> Offer:
     return found
 
 
+def _stored_code(code: str) -> str:
+    """``code`` as products are stored. A code longer than the column names no product (the
+    database layer would refuse the query itself: a 500 for what is a 404)."""
+    if len(code) > Product._meta.fields_map["code"].max_length:
+        raise ProductNotFound()
+    return code.upper()
+
+
 async def _load_offer(code: str, bank_id: int) -> Offer | None:
-    product = await Product.filter(code=code.upper()).first()
+    product = await Product.filter(code=_stored_code(code)).first()
     if product is None or product.published_version is None:
         return None
     version, definition = await _published(product)
@@ -172,6 +181,30 @@ def validate(raw: dict, *, source: str = "proposal") -> ProductDefinition:
         return parse(raw, source=source)
     except InvalidDefinition as exc:
         raise DefinitionRefused(str(exc), details={"problems": exc.problems}) from None
+
+
+def read_definition_text(text: str) -> dict:
+    """A definition written in its file format (TOML), as a mapping to validate or propose."""
+    try:
+        return from_text(text)
+    except UnreadableText as exc:
+        raise DefinitionRefused(exc.problem, details={"problems": [exc.problem]}) from None
+
+
+async def _settle_decided_proposals(product_id: int) -> None:
+    """A proposal whose change request was rejected or withdrawn is no longer waiting: mark it
+    rejected, so that it does not block the next proposal."""
+    proposed = await ProductVersion.filter(product_id=product_id, status="proposed").values_list("id", flat=True)
+    if not proposed:
+        return
+    waiting = set(
+        await ChangeRequest.filter(
+            kind="product.publish", target_type="product_version", target_id__in=[str(i) for i in proposed], status="pending"
+        ).values_list("target_id", flat=True)
+    )
+    settled = [i for i in proposed if str(i) not in waiting]
+    if settled:
+        await ProductVersion.filter(id__in=settled).update(status="rejected")
 
 
 async def propose_version(actor: Actor, raw: dict, note: str) -> tuple[ProductVersion, ChangeRequest]:
@@ -186,6 +219,7 @@ async def propose_version(actor: Actor, raw: dict, note: str) -> tuple[ProductVe
         product = await Product.filter(code=definition.code).first()
         if product is None:
             product = await Product.create(code=definition.code, owner_bank=owner, family=definition.family)
+        await _settle_decided_proposals(product.id)
         if await ProductVersion.filter(product_id=product.id, status="proposed").exists():
             raise VersionConflict()
         latest = await ProductVersion.filter(product_id=product.id).order_by("-version").first()
@@ -224,7 +258,7 @@ approvals.register(
 
 async def versions(actor: Actor, code: str) -> tuple[Product, list[ProductVersion]]:
     access.require(actor, "org.read")
-    product = await Product.filter(code=code.upper()).first()
+    product = await Product.filter(code=_stored_code(code)).first()
     if product is None or (product.owner_bank_id is not None and not actor.is_association and product.owner_bank_id != actor.bank_id):
         raise ProductNotFound()
     return product, await ProductVersion.filter(product_id=product.id).order_by("version")
@@ -236,7 +270,7 @@ async def set_bank_parameters(actor: Actor, code: str, *, offered: bool, params:
     access.require(actor, "products.manage")
     if actor.bank_id is None:
         raise ParameterOutOfBounds("parameters are set by a member bank for itself")
-    product = await Product.filter(code=code.upper(), owner_bank_id=None).first()
+    product = await Product.filter(code=_stored_code(code), owner_bank_id=None).first()
     if product is None or product.published_version is None:
         raise ProductNotFound()
     definition = await version_definition(product.id, product.published_version, code=product.code)
@@ -259,3 +293,64 @@ async def set_bank_parameters(actor: Actor, code: str, *, offered: bool, params:
         )
     forget_cached()
     return setting
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A product as product staff see it in the catalogue: what is published and what waits."""
+
+    product: Product
+    published: ProductVersion | None
+    proposed: ProductVersion | None
+    change_request: ChangeRequest | None  # the pending change that would publish ``proposed``
+
+    @property
+    def shown(self) -> ProductVersion:
+        """The version whose name and channels describe the product (a new product has only a proposal)."""
+        return self.published or self.proposed
+
+
+def managed_products(actor: Actor):
+    """The products this member may manage: association staff all of them, a bank's staff their
+    bank's own products (province-wide ones they tune through bank parameters only)."""
+    access.require(actor, "products.manage")
+    query = Product.all().select_related("owner_bank")
+    return query if actor.is_association else query.filter(owner_bank_id=actor.bank_id)
+
+
+async def managed_product(actor: Actor, code: str) -> Product:
+    product = await managed_products(actor).filter(code=_stored_code(code)).first()
+    if product is None:
+        raise ProductNotFound()
+    return product
+
+
+async def catalogue(actor: Actor) -> list[Listing]:
+    products = await managed_products(actor).order_by("code")
+    rows = await ProductVersion.filter(product_id__in=[p.id for p in products], status__in=("published", "proposed"))
+    published = {v.product_id: v for v in rows if v.status == "published"}
+    proposed = {v.product_id: v for v in rows if v.status == "proposed"}
+    changes = {
+        change.target_id: change
+        for change in await ChangeRequest.filter(
+            kind="product.publish", status="pending", target_type="product_version", target_id__in=[str(v.id) for v in proposed.values()]
+        )
+    }
+    listings = []
+    for product in products:
+        waiting = proposed.get(product.id)
+        change = changes.get(str(waiting.id)) if waiting else None
+        if change is None:
+            waiting = None  # its change was rejected or withdrawn: nothing waits
+        if published.get(product.id) or waiting:
+            listings.append(Listing(product, published.get(product.id), waiting, change))
+    return listings
+
+
+async def version_for_staff(actor: Actor, code: str, version: int) -> tuple[Product, ProductVersion]:
+    """One version of a product this member manages, with its definition."""
+    product = await managed_product(actor, code)
+    found = await ProductVersion.filter(product_id=product.id, version=version).first()
+    if found is None:
+        raise ProductNotFound("no such version of this product")
+    return product, found

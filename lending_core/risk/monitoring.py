@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from tortoise.expressions import Q
+
 from infra import clock, sql
 from infra.actors import Actor
 from infra.errors import NotFound
@@ -77,6 +79,23 @@ def selection_for(actor: Actor, *, bank_id: int | None, product_code: str | None
         as_of=as_of or clock.business_date(),
         months=max(1, min(months, MAX_MONTHS)),
     )
+
+
+async def products(actor: Actor) -> list[dict]:
+    """The products whose figures the staff member may choose among: the published products
+    their bank may offer (the province-wide ones and its own); every one for association staff.
+    Each as {code, name} by code."""
+    from lending_core.products.models import Product, ProductVersion
+
+    access.require(actor, "monitoring.read")
+    query = Product.filter(published_version__not_isnull=True)
+    if not actor.is_association:
+        query = query.filter(Q(owner_bank_id__isnull=True) | Q(owner_bank_id=actor.bank_id))
+    found = []
+    for product in await query.order_by("code"):
+        published = await ProductVersion.filter(product_id=product.id, version=product.published_version).only("definition").first()
+        found.append({"code": product.code, "name": (published.definition or {}).get("name", product.code) if published else product.code})
+    return found
 
 
 async def figures(actor: Actor, *, bank_id: int | None = None, product_code: str | None = None, as_of: date | None = None, months: int = 12) -> dict:

@@ -144,3 +144,20 @@ async def get(actor, signal_id) -> WarningSignal:
     if found is None:
         raise SignalNotFound()
     return found
+
+
+async def rule_of(signal: WarningSignal):
+    """The rule that raised the signal, as live for its bank now (its name and the suggested
+    disposal). None for a real-time rule: those are coded events, not entries of the rule book."""
+    from lending_core.risk import rulebook  # it imports the risk package's models
+
+    try:
+        return (await rulebook.current_rules(signal.bank_id)).library[signal.rule_code]
+    except KeyError:
+        return None
+
+
+async def detail(actor, signal_id):
+    """The signal with its rule (None for a real-time one), for an officer reading it."""
+    signal = await get(actor, signal_id)
+    return signal, await rule_of(signal)

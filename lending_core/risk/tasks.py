@@ -32,6 +32,7 @@ from lending_core.customers.models import Customer
 from lending_core.org.models import Bank, Staff
 from lending_core.org.roles import Role
 from lending_core.risk.errors import InvalidNote, TaskNotFound, TaskNotYours
+from lending_core.risk.library import Rule
 from lending_core.risk.models import DisposalTask, WarningSignal
 
 SMS_TOPIC = "risk.task_sms"
@@ -278,3 +279,21 @@ def _note(text: str | None) -> str:
     if not text or len(text) > MAX_NOTE:
         raise InvalidNote()
     return pii.scrub_text(text)
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    """A task as an officer works it: the task, the signal it disposes of, and that signal's rule
+    (name and suggested disposal; None for a real-time signal)."""
+
+    task: DisposalTask
+    signal: WarningSignal
+    rule: Rule | None
+
+
+async def detail(actor: Actor, task_id) -> TaskDetail:
+    from lending_core.risk import signals
+
+    task = await get(actor, task_id)
+    signal = await WarningSignal.get(id=task.signal_id)
+    return TaskDetail(task, signal, await signals.rule_of(signal))

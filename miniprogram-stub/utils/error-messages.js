@@ -66,6 +66,8 @@ const BY_CODE = {
   DEFINITION_REFUSED: '产品配置有误',
   VERSION_CONFLICT: '产品已更新，请刷新后重试',
   PARAMETER_OUT_OF_BOUNDS: '参数超出允许范围',
+  APPLICANTS_REFUSED: '申请人文件有误，请按行号修改后重试',
+  TOO_MANY_APPLICANTS: '申请人数量超过上限',
   REAL_NAME_REQUIRED: '请先完成实名认证',
   CONSENTS_MISSING: '请先阅读并同意全部授权书',
   COOLING_OFF: '您近期的申请未通过，请过一段时间再申请',

@@ -2,28 +2,21 @@
 Playwright, against a live backend started once for these tests (``python -m server.cli serve``
 after ``migrate`` and ``demo``, as `make run` does).
 
-The backend gets a store of its own: a temporary SQLite file, or on PostgreSQL a database named
-after the suite's with ``_console`` appended, and on real Redis a key prefix of its own. Each test
-creates what it needs through the API (``live.staff(...)``, ``live.post(...)``) and then works in
-the browser as a member of staff would. Screenshots of the pages go to ``var/screenshots/console``.
+The backend (tests/live.py) gets a store of its own, named ``console``. Each test creates what it
+needs through the API (``live.post(...)``, ``live.customer(...)``) and then works in the browser
+as a member of staff would. Screenshots of the pages go to ``var/screenshots/console``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from server.demo_data import DEMO_PASSWORD
-from tests.support import free_port, wait_until_listening
+from tests.live import ROOT, LiveBackend, running_backend
 
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots" / "console"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 INSTALL_HINT = "Chromium is not installed, so the console's browser tests are skipped: apt-get install -y chromium"
@@ -50,127 +43,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def _backend_env(tmp: Path, port: int) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX")}
-    env.update(
-        APP_ENV="dev",
-        PORT=str(port),
-        LOG_JSON="true",
-        NOTARY_DIR=str(tmp / "notary"),
-        # A fake WeChat of its own on a free port (serve starts it), whatever else runs on 8101.
-        WECHAT_API_BASE=f"http://127.0.0.1:{free_port()}/",
-    )
-    suite_database = os.environ.get("DATABASE_URL", "")
-    if suite_database.startswith("postgres"):
-        env["DATABASE_URL"] = suite_database.rstrip("/") + "_console"
-    else:
-        env["DATABASE_URL"] = f"sqlite://{tmp}/console.sqlite3"
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-        env["REDIS_KEY_PREFIX"] = f"console:{uuid.uuid4().hex[:10]}:"
-    return env
-
-
-def _cli(env: dict, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    if done.returncode != 0:
-        raise RuntimeError(f"server.cli {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return done.stdout
-
-
-class LiveBackend:
-    """The running backend, and staff and customers using its API directly to set up a test."""
-
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, timeout=30)
-        self._tokens: dict[str, str] = {}
-
-    def token(self, username: str) -> str:
-        if username not in self._tokens:
-            response = self.http.post("/api/v1/staff/login", json={"username": username, "password": DEMO_PASSWORD})
-            response.raise_for_status()
-            self._tokens[username] = response.json()["access_token"]
-        return self._tokens[username]
-
-    def headers(self, token: str) -> dict:
-        return {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-
-    def get(self, username: str, path: str, **params) -> httpx.Response:
-        return self.http.get(path, params=params, headers=self.headers(self.token(username)))
-
-    def post(self, username: str, path: str, body: dict | None = None) -> httpx.Response:
-        return self.http.post(path, json=body or {}, headers=self.headers(self.token(username)))
-
-    def put(self, username: str, path: str, body: dict | None = None) -> httpx.Response:
-        return self.http.put(path, json=body or {}, headers=self.headers(self.token(username)))
-
-    def bank_id(self, code: str) -> int:
-        return next(b["id"] for b in self.http.get("/api/v1/banks").json()["items"] if b["code"] == code)
-
-    def customer(self, *, name: str, id_number: str, phone: str, bank_code: str, scene: str | None = None) -> "LiveCustomer":
-        """A customer through the mini-program's door: WeChat login (with an invite code as its
-        scene, if any), the bank, the phone and the real name — ready to quote and apply."""
-        login = {"code": f"console-{uuid.uuid4().hex[:12]}.1", "device_id": uuid.uuid4().hex}
-        if scene:
-            login["scene"] = scene
-        response = self.http.post("/api/v1/channels/wechat/login", json=login)
-        response.raise_for_status()
-        customer = LiveCustomer(self, response.json()["access_token"])
-        if not response.json().get("bank_id"):
-            customer.post("/api/v1/me/bank", {"bank_id": self.bank_id(bank_code)}).raise_for_status()
-        customer.post("/api/v1/channels/wechat/phone", {"code": f"{phone}.1"}).raise_for_status()
-        customer.post("/api/v1/me/real-name", {"name": name, "id_number": id_number, "phone": phone}).raise_for_status()
-        return customer
-
-    def cli(self, *args: str) -> str:
-        """A ``python -m server.cli`` command against this backend's database (a daily run, a risk batch)."""
-        return _cli(self.env, *args)
-
-
-class LiveCustomer:
-    def __init__(self, live: LiveBackend, token: str):
-        self.live = live
-        self.token = token
-
-    def get(self, path: str, **params) -> httpx.Response:
-        return self.live.http.get(path, params=params, headers=self.live.headers(self.token))
-
-    def post(self, path: str, body: dict | None = None) -> httpx.Response:
-        return self.live.http.post(path, json=body or {}, headers=self.live.headers(self.token))
-
-
 @pytest.fixture(scope="session")
 def live(tmp_path_factory) -> LiveBackend:
-    tmp = tmp_path_factory.mktemp("console")
-    port = free_port()
-    env = _backend_env(tmp, port)
-    if env["DATABASE_URL"].startswith("postgres"):
-        subprocess.run(
-            [sys.executable, "-c", "import asyncio, sys; from server import database; asyncio.run(database.recreate_postgres_database(sys.argv[1]))", env["DATABASE_URL"]],
-            cwd=ROOT, check=True, timeout=60,
-        )
-    _cli(env, "migrate")
-    _cli(env, "demo")
-    log = (tmp / "backend.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_listening(port, server, seconds=60)
-        backend = LiveBackend(f"http://127.0.0.1:{port}")
-        backend.env = env
-        backend.log_path = tmp / "backend.log"
+    with running_backend(tmp_path_factory.mktemp("console"), "console") as backend:
         yield backend
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
-@pytest.fixture(scope="session")
+# One browser per test module, not per session: Playwright's sync API holds an event loop of its
+# own while it runs, and the suite's async tests (pytest-asyncio) cannot run beside it.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
