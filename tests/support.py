@@ -120,3 +120,19 @@ def fake_wechat_process():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def openapi_document(settings, redis):
+    """(app, document): the OpenAPI document of an app of the caller's own. sanic-ext keeps one
+    specification per process, documented for the app that started last, so a test reading the
+    document starts its own app rather than trust whichever other tests started before."""
+    from server.app import create_app
+
+    app = create_app(settings, name=f"oas_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False)
+    client = StartedOnceClient(app)
+    try:
+        _, response = await client.get("/docs/openapi.json")
+    finally:
+        await client.stop()
+    assert response.status == 200, response.text
+    return app, response.json

@@ -17,7 +17,6 @@ import itertools
 import json
 import re
 import typing
-import uuid
 from dataclasses import dataclass, field, fields, replace
 
 from pydantic import BaseModel, ValidationError
@@ -28,7 +27,7 @@ from server.demo_data import BANK_STAFF, DEMO_PARTNER_KEY, DEMO_PARTNER_SECRET
 from tests import authz_world
 from tests.authz_world import World
 from tests.channels.signed_client import encode, signed_headers
-from tests.support import StartedOnceClient, bearer, customer_token, new_key, staff_token
+from tests.support import bearer, customer_token, new_key, openapi_document, staff_token
 
 # --- what each id names ----------------------------------------------------------------------------
 
@@ -236,20 +235,6 @@ def routes_of(app, spec: dict) -> tuple[list[Route], list[str]]:
             r.body_ids = sorted(set(_id_fields(r.body_model)) | set(documented_body))
             found.append(r)
     return found, undocumented
-
-
-async def openapi_document(settings, redis) -> dict:
-    # An app of this test's own: sanic-ext keeps one specification per process, documented for
-    # the app that started last, whatever other tests started before.
-    from server.app import create_app
-
-    fresh = StartedOnceClient(create_app(settings, name=f"authz_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False))
-    try:
-        _, response = await fresh.get("/docs/openapi.json")
-    finally:
-        await fresh.stop()
-    assert response.status == 200, response.text
-    return response.json
 
 
 # --- who calls ------------------------------------------------------------------------------------------
@@ -510,7 +495,7 @@ def _is_text(response) -> bool:
 
 
 async def test_the_authorization_matrix(app, client, demo, settings, redis):
-    spec = await openapi_document(settings, redis)
+    _, spec = await openapi_document(settings, redis)
     world = await authz_world.build()
     routes, undocumented = routes_of(app, spec)
     callers = Callers(app, client, world)

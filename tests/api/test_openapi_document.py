@@ -9,24 +9,9 @@ error body for its 4xx answers.
 from __future__ import annotations
 
 import json
-import uuid
 
 from api.validation import BODY_MODEL, ERROR_SCHEMA, QUERY_MODEL, openapi_schema
-from tests.support import StartedOnceClient
-
-
-async def _document(settings, redis):
-    # An app of this test's own: sanic-ext documents the app that started last in the process.
-    from server.app import create_app
-
-    app = create_app(settings, name=f"oas_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False)
-    client = StartedOnceClient(app)
-    try:
-        _, response = await client.get("/docs/openapi.json")
-    finally:
-        await client.stop()
-    assert response.status == 200, response.text
-    return app, response.json
+from tests.support import openapi_document
 
 
 def _operations(app):
@@ -40,7 +25,7 @@ def _operations(app):
 
 
 async def test_every_body_and_query_model_is_in_the_document(settings, redis):
-    app, document = await _document(settings, redis)
+    app, document = await openapi_document(settings, redis)
     checked = 0
     for path, method, handler in _operations(app):
         operation = document["paths"][path][method]
@@ -59,7 +44,7 @@ async def test_every_body_and_query_model_is_in_the_document(settings, redis):
 
 
 async def test_inner_decorators_documentation_and_the_error_body_are_kept(settings, redis):
-    _, document = await _document(settings, redis)
+    _, document = await openapi_document(settings, redis)
     consent = document["paths"]["/api/v1/me/consents"]["post"]
     assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" and p["required"] for p in consent["parameters"])
     assert consent["security"]

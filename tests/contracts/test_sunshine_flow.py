@@ -225,21 +225,10 @@ async def test_each_customer_sees_only_their_own_contracts(app, client):
 
 
 async def test_the_contract_routes_are_described_in_openapi(settings, redis):
-    import uuid
+    from tests.support import openapi_document
 
-    from server.app import create_app
-    from tests.support import StartedOnceClient
-
-    # sanic-ext keeps one specification per process and documents an operation only for the app
-    # that started last: an app of this test's own serves a specification independent of which
-    # other tests started apps before.
-    fresh = StartedOnceClient(create_app(settings, name=f"oas_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False))
-    try:
-        _, response = await fresh.get("/docs/openapi.json")
-    finally:
-        await fresh.stop()
-    assert response.status == 200, response.text
-    paths = response.json["paths"]
+    _, document = await openapi_document(settings, redis)
+    paths = document["paths"]
     expected = {
         "/api/v1/applications/{application_id}/contract": "post",
         "/api/v1/contracts": "get",

@@ -4,7 +4,6 @@ stable codes and move nothing; everything is in the OpenAPI document."""
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -14,7 +13,7 @@ from lending_core.loans.models import LoanReceipt
 from lending_core.org.models import Bank
 from tests.lending.flows import error_code
 from tests.loans.lines import credit_line, movement_counts, person, sandbox_balance
-from tests.support import StaffConsole, StartedOnceClient, bearer, customer_token, new_key
+from tests.support import StaffConsole, bearer, customer_token, new_key, openapi_document
 
 
 async def signed_in(app, client, customer):
@@ -185,17 +184,8 @@ async def test_core_banking_down_is_a_503_and_nothing_is_recorded(demo, app, cli
 
 
 async def test_the_loan_routes_are_in_the_openapi_document(settings, redis):
-    # An app of this test's own: sanic-ext keeps one specification per process, documented for
-    # the app that started last, whatever other tests started before.
-    from server.app import create_app
-
-    fresh = StartedOnceClient(create_app(settings, name=f"oas_{uuid.uuid4().hex[:10]}", redis=redis, manage_database=False))
-    try:
-        _, response = await fresh.get("/docs/openapi.json")
-    finally:
-        await fresh.stop()
-    assert response.status == 200, response.text
-    paths = response.json["paths"]
+    _, document = await openapi_document(settings, redis)
+    paths = document["paths"]
     for path, method in (
         ("/api/v1/contracts/{contract_id}/drawdowns/preview", "post"), ("/api/v1/contracts/{contract_id}/drawdowns", "post"),
         ("/api/v1/loans", "get"), ("/api/v1/loans/{loan_id}", "get"), ("/api/v1/loans/{loan_id}/repayments", "post"),
