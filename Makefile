@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+# The abuse drill (issue 10.5): a reward farm beside ordinary users, through the real controls, on
+# PostgreSQL (DATABASE_URL, default rcb_abuse) and Redis (REDIS_URL, default db 8). A few minutes;
+# writes its section of docs/reliability.md.
+abuse-drill: setup
+	$(PY) -m bench.abuse_drill
+
 migrate: setup
 	$(PY) -m server.cli migrate
 

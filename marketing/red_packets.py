@@ -11,7 +11,11 @@ the campaign was never loaded) is rebuilt on the next grab.
 The grab. One script decides a grab: the velocity counters (device, network address, the
 customer's own — a mini-program customer is one openid), the per-person and per-day limits, then
 LPOP one packet and count it. No two grabs can take one packet and no person can pass their
-limit, whatever the concurrency, because Redis runs the script alone.
+limit, whatever the concurrency, because Redis runs the script alone. A device is one person
+too: the packets taken from it count against the per-person limit, however many accounts it
+opens (a reward farm runs many on each phone). Those counts, like the velocity counters, are not
+in the database (a reward does not name its device): a pool rebuilt after Redis lost them
+starts them afresh.
 
 Telling the winner. A win is told only once it is committed: its ``Reward`` row (status "due")
 and its payout message (``marketing.pay_reward`` in the outbox) in one transaction. Doing that per
@@ -150,6 +154,10 @@ class PoolKeys:
         return f"{self.tag}:taken"
 
     @property
+    def taken_by_device(self) -> str:  # device hash → packets taken from that device
+        return f"{self.tag}:taken:device"
+
+    @property
     def seqs(self) -> str:  # customer id → the last reward number given (never goes back)
         return f"{self.tag}:seq"
 
@@ -169,8 +177,9 @@ class PoolKeys:
 
 
 # One call decides a whole batch of grabs of one campaign. KEYS: pool, taken, seqs, day, meta,
-# then each grab's velocity counters in order. ARGV: per-person limit, per-day limit, day-key TTL,
-# then per grab: customer id, counter count, and (limit, TTL) per counter.
+# taken by device, then each grab's velocity counters in order. ARGV: per-person limit, per-day
+# limit, day-key TTL, then per grab: customer id, device hash ("" for none), counter count, and
+# (limit, TTL) per counter.
 # Answers per grab: "W<index>:<amount>:<seq>" (won), "R<n>" (the n-th counter is over its limit),
 # "L" (per-person limit), "D" (per-day limit), "E" (pool empty); or {"NOPOOL"} for the batch
 # when the pool is not loaded, and the pool's generation last.
@@ -178,11 +187,11 @@ GRAB_SCRIPT = """
 local generation = redis.call('GET', KEYS[5])
 if not generation then return {'NOPOOL'} end
 local per_person, per_day, day_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, arg, key = {}, 4, 6
+local out, arg, key = {}, 4, 7
 local counted_day = false
 while arg <= #ARGV do
-  local customer, counters = ARGV[arg], tonumber(ARGV[arg + 1])
-  arg = arg + 2
+  local customer, device, counters = ARGV[arg], ARGV[arg + 1], tonumber(ARGV[arg + 2])
+  arg = arg + 3
   local over = 0
   for j = 1, counters do
     local count = redis.call('INCR', KEYS[key])
@@ -194,6 +203,8 @@ while arg <= #ARGV do
     out[#out + 1] = 'R' .. over
   elseif tonumber(redis.call('HGET', KEYS[2], customer) or '0') >= per_person then
     out[#out + 1] = 'L'
+  elseif device ~= '' and tonumber(redis.call('HGET', KEYS[6], device) or '0') >= per_person then
+    out[#out + 1] = 'L'
   elseif tonumber(redis.call('HGET', KEYS[4], customer) or '0') >= per_day then
     out[#out + 1] = 'D'
   else
@@ -203,6 +214,7 @@ while arg <= #ARGV do
     else
       redis.call('HINCRBY', KEYS[2], customer, 1)
       redis.call('HINCRBY', KEYS[4], customer, 1)
+      if device ~= '' then redis.call('HINCRBY', KEYS[6], device, 1) end
       counted_day = true
       out[#out + 1] = 'W' .. packet .. ':' .. redis.call('HINCRBY', KEYS[3], customer, 1)
     end
@@ -215,13 +227,14 @@ return out
 
 # Puts refused wins back: the packet into the pool, the person's counts down. Only into the
 # generation they came from: a pool rebuilt since already has them back.
-# KEYS: pool, taken, day, meta. ARGV: generation, then (packet, customer) pairs.
+# KEYS: pool, taken, day, meta, taken by device. ARGV: generation, then (packet, customer, device) triples.
 UNDO_SCRIPT = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do
+for i = 2, #ARGV, 3 do
   redis.call('LPUSH', KEYS[1], ARGV[i])
   redis.call('HINCRBY', KEYS[2], ARGV[i + 1], -1)
   redis.call('HINCRBY', KEYS[3], ARGV[i + 1], -1)
+  if ARGV[i + 2] ~= '' then redis.call('HINCRBY', KEYS[5], ARGV[i + 2], -1) end
 end
 return 1
 """
@@ -324,6 +337,10 @@ def business_day_bounds(at: datetime) -> tuple[datetime, datetime]:
 # come back all through a rush, so their hashes are remembered (bounded).
 _device_hash = lru_cache(maxsize=65_536)(device_hash)
 _address_hash = lru_cache(maxsize=65_536)(address_hash)
+
+
+def _device_key(grabber: Grabber) -> str:
+    return _device_hash(grabber.device_id) if grabber.device_id else ""
 
 
 @dataclass
@@ -499,10 +516,10 @@ class GrabDesk:
         terms = asks[0].terms
         keys = PoolKeys.of(self.key_prefix, terms.id)
         now = clock.now()
-        key_list = [keys.pool, keys.taken, keys.seqs, keys.day(now), keys.meta]
+        key_list = [keys.pool, keys.taken, keys.seqs, keys.day(now), keys.meta, keys.taken_by_device]
         args: list = [terms.per_person_limit, terms.per_day_limit, DAY_KEY_TTL]
         for ask in asks:
-            args += [ask.grabber.customer_id, len(ask.counters)]
+            args += [ask.grabber.customer_id, _device_key(ask.grabber), len(ask.counters)]
             for key, limit, ttl, _ in ask.counters:
                 key_list.append(key)
                 args += [limit.requests, ttl]
@@ -587,9 +604,9 @@ class GrabDesk:
             keys = PoolKeys.of(self.key_prefix, campaign_wins[0].ask.terms.id)
             args = [campaign_wins[0].generation]
             for win in campaign_wins:
-                args += [win.packet, win.ask.grabber.customer_id]
+                args += [win.packet, win.ask.grabber.customer_id, _device_key(win.ask.grabber)]
             try:
-                await self._script(UNDO_SCRIPT)(keys=[keys.pool, keys.taken, keys.day(clock.now()), keys.meta], args=args)
+                await self._script(UNDO_SCRIPT)(keys=[keys.pool, keys.taken, keys.day(clock.now()), keys.meta, keys.taken_by_device], args=args)
             except (RedisError, OSError):
                 # The packets stay out of the pool until it is rebuilt from the database.
                 log.warning("could not return %d refused red packets to the pool", len(campaign_wins))

@@ -84,7 +84,9 @@ class BindingRules:
     # mini-program reports the scan and logs in.
     new_customers_only: bool = True
     arrival_grace: timedelta = timedelta(minutes=10)
-    # A referee on a device the inviter has used, or with the inviter's phone, is the inviter.
+    # A referee on a device the inviter has used, or with the inviter's phone, is the inviter. And
+    # (with new customers only) a referee on a device another customer already uses is not new: a
+    # phone brings one person in, however many accounts it opens (a reward farm runs many on each).
     same_device_is_self: bool = True
     same_phone_is_self: bool = True
     # How far up a chain of referrals to look for a loop.
@@ -415,6 +417,8 @@ async def _check(referee: Customer, inviter: Inviter, *, first_touch_at: datetim
         raise SelfReferral("device")
     if rules.new_customers_only and not await _is_new(referee, first_touch_at - rules.arrival_grace):
         raise NotANewCustomer()
+    if rules.new_customers_only and rules.same_device_is_self and device and await _used_by_another_customer(referee, device):
+        raise NotANewCustomer()
     if inviter.customer is not None and await _leads_back(inviter.customer.id, referee.id, rules.max_chain):
         raise ReferralLoop()
 
@@ -437,6 +441,10 @@ async def _uses_device(inviter: Inviter, device: str) -> bool:
     if inviter.staff is not None:
         owners |= Q(owner_kind=STAFF, owner_id=inviter.staff.id)
     return await KnownDevice.filter(owners, device_hash=device).exists()
+
+
+async def _used_by_another_customer(referee: Customer, device: str) -> bool:
+    return await KnownDevice.filter(device_hash=device, owner_kind=CUSTOMER).exclude(owner_id=referee.id).exists()
 
 
 async def _is_new(referee: Customer, arrived_after: datetime) -> bool:

@@ -215,8 +215,9 @@ async def test_when_the_pool_is_empty_the_grab_says_so(app, client, demo, fresh_
 
 
 async def test_a_device_grabbing_too_fast_is_slowed_down(app, client, demo, fresh_desk):
-    live = await scheduled_campaign(red_packet_terms(count=50, budget_fen=5_000))
     limits = app.ctx.settings.grab_limit_device_per_minute
+    # A device is one person (its packets count against the per-person limit): let it take more than the velocity allows.
+    live = await scheduled_campaign(red_packet_terms(count=50, budget_fen=5_000, per_person=limits + 1))
     device = {"X-Device-Id": "device-0123456789"}
     statuses = []
     for _ in range(limits + 1):
