@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import random
 import sys
 import time
@@ -54,6 +53,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from bench.run import machine, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "reliability.md"
@@ -311,24 +312,6 @@ async def _grab(desk, campaign_id: int, bank_id: int, person: Person) -> tuple[s
 # ---- the report ----------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
-
-
-def write_section(doc: Path, name: str, body: str) -> None:
-    """Replace the drill's own section of ``doc`` (between its markers), leaving the others'."""
-    start, end = f"<!-- drill:{name}:start -->", f"<!-- drill:{name}:end -->"
-    text = doc.read_text() if doc.exists() else "# Reliability drills\n\nEach section is written by its drill; do not edit the sections by hand.\n"
-    section = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text:
-        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    doc.parent.mkdir(exist_ok=True)
-    doc.write_text(text)
-
-
 def verdict(value: float) -> str:
     return "**met**" if value <= TARGET else "**missed**"
 
@@ -373,7 +356,10 @@ def main() -> None:
     text = report(outcome, command)
     print(text)
     if not args.no_doc:
-        write_section(DOC, "abuse", text)
+        write_section(
+            "abuse", text, doc=DOC, marker="drill",
+            heading="# Reliability drills\n\nEach section is written by its drill; do not edit the sections by hand.\n",
+        )
 
 
 async def _main(args) -> Outcome:

@@ -123,16 +123,25 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
-def write_section(name: str, body: str) -> None:
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nWritten by `make bench` (bench/run.py); do not edit the sections by hand.\n"
+def write_section(
+    name: str,
+    body: str,
+    *,
+    doc: Path = DOC,
+    marker: str = "bench",
+    heading: str = "# Benchmarks\n\nWritten by `make bench` (bench/run.py); do not edit the sections by hand.\n",
+) -> None:
+    """Replace one section of ``doc`` (between its markers), leaving the others'; the document
+    starts with ``heading`` if it does not exist yet."""
+    start, end = f"<!-- {marker}:{name}:start -->", f"<!-- {marker}:{name}:end -->"
+    text = doc.read_text() if doc.exists() else heading
     section = f"{start}\n{body.rstrip()}\n{end}"
     if start in text:
         text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text(text)
+    doc.parent.mkdir(exist_ok=True)
+    doc.write_text(text)
 
 
 def row(name: str, load: Load, base: Load) -> str:
