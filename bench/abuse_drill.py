@@ -54,10 +54,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.run import machine, write_section
+from bench.run import machine, write_drill_section
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "reliability.md"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_abuse"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 APPID = "wx0000000000demo"
@@ -356,10 +355,7 @@ def main() -> None:
     text = report(outcome, command)
     print(text)
     if not args.no_doc:
-        write_section(
-            "abuse", text, doc=DOC, marker="drill",
-            heading="# Reliability drills\n\nEach section is written by its drill; do not edit the sections by hand.\n",
-        )
+        write_drill_section("abuse", text)
 
 
 async def _main(args) -> Outcome:

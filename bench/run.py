@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 DOC = ROOT / "docs" / "benchmarks.md"
+RELIABILITY_DOC = ROOT / "docs" / "reliability.md"
 CONNECTIONS = 64
 BARE_LABEL = 'bare Sanic `{"hello": "world"}`'
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_bench"
@@ -142,6 +143,14 @@ def write_section(
         text = text.rstrip() + "\n\n" + section + "\n"
     doc.parent.mkdir(exist_ok=True)
     doc.write_text(text)
+
+
+def write_drill_section(name: str, body: str) -> None:
+    """One reliability drill's section of docs/reliability.md (the abuse, faults, soak and scale-out drills)."""
+    write_section(
+        name, body, doc=RELIABILITY_DOC, marker="drill",
+        heading="# Reliability drills\n\nEach section is written by its drill; do not edit the sections by hand.\n",
+    )
 
 
 def row(name: str, load: Load, base: Load) -> str:
