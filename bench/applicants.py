@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import jwt
 from tortoise.transactions import in_transaction
 
+from channels.models import WeChatAccount
 from infra import clock, pii
 from infra.identity_numbers import make_test_id_number
 from lending_core.customers.consents import CURRENT as CONSENT_TEXTS
@@ -31,11 +32,32 @@ def id_numbers(count: int, seed: int = 7) -> list[str]:
     return out
 
 
-async def create(count: int, *, bank_code: str, purposes: tuple[str, ...], secret_key: str, channel: str, seed: int = 7) -> list[str]:
-    """Create ``count`` applicants; return an access token for each."""
+async def _unused(numbers: list[str], count: int) -> list[str]:
+    """The first ``count`` of ``numbers`` no customer has yet: several sets of applicants (the
+    grab's and the lending runs') share one database."""
+    unused = []
+    for start in range(0, len(numbers), BATCH):
+        chunk = {pii.lookup_hash(pii.ID_NUMBER, n): n for n in numbers[start : start + BATCH]}
+        taken = set(await Customer.filter(id_number_hash__in=list(chunk)).values_list("id_number_hash", flat=True))
+        unused += [n for h, n in chunk.items() if h not in taken]
+        if len(unused) >= count:
+            return unused[:count]
+    raise ValueError(f"fewer than {count} unused test ID numbers: use another seed")
+
+
+def _phone(id_number: str) -> str:
+    """A phone of one's own, from the ID number's date of birth and sequence."""
+    return f"139{id_number[6:14][2:]}{id_number[14:17][1:]}"
+
+
+async def create(
+    count: int, *, bank_code: str, purposes: tuple[str, ...], secret_key: str, channel: str, seed: int = 7, wechat_appid: str | None = None
+) -> list[str]:
+    """Create ``count`` applicants; return an access token for each. With ``wechat_appid`` each
+    also has a mini-program account (an openid), which a red-packet payout needs."""
     bank = await Bank.get(code=bank_code)
     tokens, now = [], clock.now()
-    numbers = id_numbers(count, seed)
+    numbers = await _unused(id_numbers(count * 2, seed), count)
     for start in range(0, count, BATCH):
         chunk = numbers[start : start + BATCH]
         async with in_transaction():
@@ -44,8 +66,8 @@ async def create(count: int, *, bank_code: str, purposes: tuple[str, ...], secre
                     name=f"压测{i}",
                     id_number=n,
                     id_number_hash=pii.lookup_hash(pii.ID_NUMBER, n),
-                    phone=f"139{start + i:08d}",
-                    phone_hash=pii.lookup_hash(pii.PHONE, f"139{start + i:08d}"),
+                    phone=_phone(n),
+                    phone_hash=pii.lookup_hash(pii.PHONE, _phone(n)),
                     real_name_verified_at=now,
                 )
                 for i, n in enumerate(chunk)
@@ -56,6 +78,12 @@ async def create(count: int, *, bank_code: str, purposes: tuple[str, ...], secre
             await CustomerIdentity.bulk_create(
                 [CustomerIdentity(customer_id=cid, kind="id_number", issuer="cn", value_hash=h) for cid, h in created]
             )
+            if wechat_appid:
+                await WeChatAccount.bulk_create([
+                    WeChatAccount(customer_id=cid, appid=wechat_appid, openid=f"obench{cid}", openid_hash=pii.lookup_hash("wechat_openid", f"obench{cid}"),
+                                  session_key="c2Vzc2lvbg==")
+                    for cid in ids
+                ])
             await BankRelationship.bulk_create([BankRelationship(customer_id=cid, bank_id=bank.id, first_channel=channel) for cid in ids])
             await Consent.bulk_create(
                 [
@@ -79,3 +107,26 @@ async def create(count: int, *, bank_code: str, purposes: tuple[str, ...], secre
             for cid in ids
         ]
     return tokens
+
+
+def made_in_database(settings, count: int, *, product_code: str = "SHUIYITONG", seed: int = 7) -> list[str]:
+    """``create`` on ``settings``' database, outside any running loop: ``count`` applicants of
+    HZRCB through the mini-program with the consents ``product_code`` needs; their tokens."""
+    import asyncio
+    from pathlib import Path
+
+    from lending_core.products.service import read_catalogue_file
+    from server.app import configure_pii
+    from server.database import close_database, open_database
+
+    product = read_catalogue_file(Path(__file__).resolve().parent.parent / "lending_core" / "products" / "catalogue" / f"{product_code}.toml")
+
+    async def make() -> list[str]:
+        configure_pii(settings)
+        await open_database(settings.database_url)
+        try:
+            return await create(count, bank_code="HZRCB", purposes=product.consents, secret_key=settings.secret_key, channel="wechat_miniprogram", seed=seed)
+        finally:
+            await close_database()
+
+    return asyncio.run(make())

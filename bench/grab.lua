@@ -2,12 +2,6 @@
 -- (BENCH_TOKENS), threads interleaved, at campaign BENCH_CAMPAIGN; each customer has a device.
 dofile(os.getenv("BENCH_DIR") .. "/wrk_report.lua")
 
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-
 function init(args)
   tokens = {}
   for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end

@@ -25,13 +25,7 @@ UNLIMITED = {"GRAB_LIMIT_DEVICE_PER_MINUTE": "1000000000", "GRAB_LIMIT_ADDRESS_P
 
 async def prepare(settings, *, customers: int, packets: int) -> tuple[int, list[str]]:
     """Customers with tokens, and a live red-packet campaign of HZRCB with its pool loaded."""
-    from datetime import timedelta
-
-    from infra import clock
     from infra.redis import create_redis
-    from lending_core.org import service as org
-    from lending_core.org.models import Staff
-    from marketing import campaigns, red_packets
     from server.app import configure_pii
     from server.database import close_database, open_database
 
@@ -39,30 +33,42 @@ async def prepare(settings, *, customers: int, packets: int) -> tuple[int, list[
     await open_database(settings.database_url)
     redis = create_redis(settings)
     try:
-        tokens = await applicants.create(customers, bank_code="HZRCB", purposes=(), secret_key=settings.secret_key, channel="wechat_miniprogram", seed=11)
-        marketer = org.staff_actor(await Staff.get(username="hz.marketer"))
-        budget = packets * (PACKET_MIN_FEN + PACKET_MAX_FEN) // 2
-        per_person = packets // customers + 1
-        terms = campaigns.Terms(
-            kind="red_packet",
-            name="压测红包",
-            starts_at=clock.now() - timedelta(minutes=1),
-            ends_at=clock.now() + timedelta(hours=6),
-            budget_fen=budget,
-            per_person_limit=per_person,
-            per_day_limit=per_person,
-            packet_count=packets,
-            packet_min_fen=PACKET_MIN_FEN,
-            packet_max_fen=PACKET_MAX_FEN,
-        )
-        made = await campaigns.create(marketer, terms)
-        # The bench approves its own budget: the maker-checker path is the tests' business.
-        await campaigns.submit(marketer, made.id, thresholds=campaigns.ApprovalThresholds(default_fen=budget))
-        await red_packets.rebuild_pool(redis, made.id, key_prefix=settings.redis_key_prefix)
-        return made.id, tokens
+        tokens = await applicants.create(customers, bank_code="HZRCB", purposes=(), secret_key=settings.secret_key, channel="wechat_miniprogram", seed=11,
+                                        wechat_appid=settings.wechat_appid)
+        return await open_campaign(settings, redis, packets=packets, per_person=packets // customers + 1), tokens
     finally:
         await redis.aclose()
         await close_database()
+
+
+async def open_campaign(settings, redis, *, packets: int, per_person: int) -> int:
+    """A live red-packet campaign of HZRCB with its pool loaded (on an open database); its id."""
+    from datetime import timedelta
+
+    from infra import clock
+    from lending_core.org import service as org
+    from lending_core.org.models import Staff
+    from marketing import campaigns, red_packets
+
+    marketer = org.staff_actor(await Staff.get(username="hz.marketer"))
+    budget = packets * (PACKET_MIN_FEN + PACKET_MAX_FEN) // 2
+    terms = campaigns.Terms(
+        kind="red_packet",
+        name="压测红包",
+        starts_at=clock.now() - timedelta(minutes=1),
+        ends_at=clock.now() + timedelta(hours=6),
+        budget_fen=budget,
+        per_person_limit=per_person,
+        per_day_limit=per_person,
+        packet_count=packets,
+        packet_min_fen=PACKET_MIN_FEN,
+        packet_max_fen=PACKET_MAX_FEN,
+    )
+    made = await campaigns.create(marketer, terms)
+    # The bench approves its own budget: the maker-checker path is the tests' business.
+    await campaigns.submit(marketer, made.id, thresholds=campaigns.ApprovalThresholds(default_fen=budget))
+    await red_packets.rebuild_pool(redis, made.id, key_prefix=settings.redis_key_prefix)
+    return made.id
 
 
 async def audit_run(settings, campaign_id: int) -> dict:
@@ -80,7 +86,9 @@ async def audit_run(settings, campaign_id: int) -> dict:
     try:
         campaign = await Campaign.get(id=campaign_id)
         row = await sql.fetch_one(
-            "SELECT COUNT(*) AS rewards, COUNT(DISTINCT packet_index) AS packets, COALESCE(SUM(amount_fen), 0) AS amount_fen, "
+            "SELECT COUNT(*) AS rewards, COUNT(DISTINCT packet_index) AS packets, "
+            # A returned reward (its payout refused for good) gave its amount back to the budget.
+            "COALESCE(SUM(amount_fen) FILTER (WHERE status <> 'returned'), 0) AS amount_fen, "
             "(SELECT COUNT(*) FROM outbox_message WHERE topic = 'marketing.pay_reward') AS payouts FROM reward WHERE campaign_id = :id",
             id=campaign_id,
         )

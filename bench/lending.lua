@@ -2,12 +2,6 @@
 -- this thread's share of the file (BENCH_TOKENS), starting at BENCH_OFFSET.
 dofile(os.getenv("BENCH_DIR") .. "/wrk_report.lua")
 
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-
 function init(args)
   tokens = {}
   for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end

@@ -25,8 +25,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class Load:
     p99_ms: float
     non_2xx: int
     socket_errors: int
+    statuses: dict[str, int] = field(default_factory=dict)  # the non-2xx answers by HTTP status
 
 
 def wrk(url: str, duration: int, script: str | None = None, env: dict | None = None) -> Load:
@@ -55,7 +57,7 @@ def wrk(url: str, duration: int, script: str | None = None, env: dict | None = N
     report = json.loads(next(line for line in output.splitlines() if line.startswith("{")))
     seconds = report["duration_us"] / 1e6
     ok = report["requests"] - report["non_2xx"]
-    return Load(ok / seconds, report["p50_us"] / 1000, report["p99_us"] / 1000, report["non_2xx"], report["socket_errors"])
+    return Load(ok / seconds, report["p50_us"] / 1000, report["p99_us"] / 1000, report["non_2xx"], report["socket_errors"], report.get("statuses", {}))
 
 
 def median_load(loads: list[Load]) -> Load:
@@ -65,6 +67,7 @@ def median_load(loads: list[Load]) -> Load:
         statistics.median(l.p99_ms for l in loads),
         sum(l.non_2xx for l in loads),
         sum(l.socket_errors for l in loads),
+        dict(sum((Counter(l.statuses) for l in loads), Counter())),
     )
 
 
@@ -156,8 +159,14 @@ def write_drill_section(name: str, body: str) -> None:
 def row(name: str, load: Load, base: Load) -> str:
     return (
         f"| {name} | {load.ok_per_second:,.0f} | {load.ok_per_second / base.ok_per_second:.1%} | "
-        f"{load.p50_ms:.1f} | {load.p99_ms:.1f} | {load.non_2xx} |"
+        f"{load.p50_ms:.1f} | {load.p99_ms:.1f} | {non_2xx(load)} |"
     )
+
+
+def non_2xx(load: Load) -> str:
+    """``"12 (409: 2, 503: 10)"``: what was not a success, by status."""
+    by_status = ", ".join(f"{status}: {count}" for status, count in sorted(load.statuses.items()))
+    return f"{load.non_2xx} ({by_status})" if by_status else str(load.non_2xx)
 
 
 def main() -> None:
@@ -243,25 +252,9 @@ def header(args) -> str:
 def bench_lending(args, bare_url: str, api_url: str, api_port: int, env: dict) -> None:
     from bench import applicants
     from infra.settings import Settings
-    from lending_core.products.service import read_catalogue_file
-    from server.app import configure_pii
-    from server.database import close_database, open_database
-
-    settings = Settings.from_env(env)
-    product = read_catalogue_file(ROOT / "lending_core" / "products" / "catalogue" / "SHUIYITONG.toml")
-
-    async def make() -> list[str]:
-        configure_pii(settings)
-        await open_database(settings.database_url)
-        try:
-            return await applicants.create(
-                args.applicants, bank_code="HZRCB", purposes=product.consents, secret_key=settings.secret_key, channel="wechat_miniprogram"
-            )
-        finally:
-            await close_database()
 
     started = time.monotonic()
-    tokens = asyncio.run(make())
+    tokens = applicants.made_in_database(Settings.from_env(env), args.applicants)
     made_in = time.monotonic() - started
     token_file = ROOT / "var" / "bench-tokens.txt"
     token_file.parent.mkdir(exist_ok=True)

@@ -2,12 +2,6 @@
 -- returning users (the warm-up run creates them).
 dofile(os.getenv("BENCH_DIR") .. "/wrk_report.lua")
 
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-
 function init(args)
   counter = 0
   run = os.getenv("BENCH_RUN") or "r"

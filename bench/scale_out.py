@@ -1,0 +1,360 @@
+"""Scale-out (issue 10.7): the API as one and as two worker processes, with the outbox relay and
+the stream consumer running beside it as processes of their own (as they would on other hosts),
+against one PostgreSQL and one Redis.
+
+    make scale-out   (python -m bench.scale_out [--duration 10] [--runs 3])
+
+For each API worker count, wrk (-t2 -c64) loads the red-packet grab and the credit decision
+(``POST /api/v1/applications``, every request a new applicant), one after the other, --runs
+times; each figure is the median. Only 2xx answers count. While wrk runs, the CPU time of every
+process on the machine is read from /proc and put down to its role (API, relay, stream consumer,
+wrk, PostgreSQL, Redis, the fake WeChat), so the report says where the two cores went.
+
+Afterwards the relay is given time to pay what the grabs won, and the correctness checks run on
+what the load left: no red packet granted twice or over budget (database and Redis agree), every
+paid reward paid exactly once by the fake WeChat Pay's own ledger, every application decided
+(none left submitted), every ledger transaction balanced. The section of docs/reliability.md is
+written by the run; the target is 2 workers ≥ 1.3× one worker for both endpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import applicants, grab
+from bench import run as runner
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_scale"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+TARGET = 1.3
+TICKS = os.sysconf("SC_CLK_TCK")
+ROLES = ("API", "outbox relay", "stream consumer", "wrk", "PostgreSQL", "Redis", "fake WeChat", "other")
+
+
+# --- where the CPU went ---------------------------------------------------------------------
+
+def _processes() -> dict[int, tuple[int, str, int, int]]:
+    """pid → (parent pid, command line, CPU ticks used so far, start time) of every process we may read."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone since the listing
+        # The command name in the stat line is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), cmdline or stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12]), int(fields[19]))
+    return found
+
+
+def _role(pid: int, processes: dict) -> str:
+    """A process's role, by its own command line or its nearest ancestor's (Sanic's workers are
+    spawned children of the serve process)."""
+    seen = 0
+    while pid in processes and seen < 20:
+        cmdline = processes[pid][1]
+        if "server.cli serve" in cmdline:
+            return "API"
+        if "server.cli relay" in cmdline:
+            return "outbox relay"
+        if "server.cli monitor" in cmdline:
+            return "stream consumer"
+        if "fakes.wechat" in cmdline:
+            return "fake WeChat"
+        if cmdline.startswith("wrk ") or cmdline == "wrk":
+            return "wrk"
+        if cmdline.startswith("postgres"):
+            return "PostgreSQL"
+        if cmdline.startswith("redis-server") or cmdline.startswith("/usr/bin/redis-server"):
+            return "Redis"
+        pid, seen = processes[pid][0], seen + 1
+    return "other"
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    """Cores used on average over a window, by role, and the machine's busy share."""
+    by_role: dict[str, float]
+    machine_busy: float
+
+
+@contextmanager
+def cpu_window(into: list[CpuUse]):
+    before, machine_before, started = _processes(), _machine_ticks(), time.monotonic()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    after, machine_after, seconds = _processes(), _machine_ticks(), time.monotonic() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    by_role = dict.fromkeys(ROLES, 0.0)
+    # wrk runs and exits inside the window: its CPU is what our finished children used.
+    by_role["wrk"] = (children_after.ru_utime + children_after.ru_stime - children_before.ru_utime - children_before.ru_stime) / seconds
+    for pid, (_, _, ticks, start) in after.items():
+        # A process started inside the window counts from zero; one that ended inside it is lost
+        # (but for wrk, counted above; the servers live longer than the window).
+        used = ticks - (before[pid][2] if pid in before and before[pid][3] == start else 0)
+        by_role[_role(pid, after)] += used / TICKS / seconds
+    busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
+    into.append(CpuUse(by_role, busy))
+
+
+def median_cpu(windows: list[CpuUse]) -> CpuUse:
+    return CpuUse({role: statistics.median(w.by_role[role] for w in windows) for role in ROLES}, statistics.median(w.machine_busy for w in windows))
+
+
+# --- the run --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Measured:
+    workers: int
+    grab: runner.Load
+    decide: runner.Load
+    grab_cpu: CpuUse
+    decide_cpu: CpuUse
+
+
+def measure(args, env: dict, api_port: int, campaign_id: int, grab_tokens: Path, applicant_tokens: Path, applicant_count: int) -> list[Measured]:
+    api_url = f"http://127.0.0.1:{api_port}"
+    grab_env = {"BENCH_TOKENS": str(grab_tokens), "BENCH_THREADS": "2", "BENCH_CAMPAIGN": str(campaign_id)}
+    decide_env = {"BENCH_TOKENS": str(applicant_tokens), "BENCH_THREADS": "2", "BENCH_MODE": "apply"}
+    results, offset = [], 0
+
+    def decide(duration: int) -> runner.Load:
+        nonlocal offset
+        load = runner.wrk(api_url, duration, "lending.lua", {**decide_env, "BENCH_OFFSET": str(offset)})
+        # Every application is a new applicant: move past every one this run may have used.
+        offset += int(load.ok_per_second * duration) + load.non_2xx + 1000
+        if offset >= applicant_count:
+            raise SystemExit(f"not enough applicants: raise --applicants above {offset}")
+        return load
+
+    for workers in args.workers:
+        grabs, decisions, grab_cpu, decide_cpu = [], [], [], []
+        with runner.api_server(api_port, env, workers=workers):
+            grab.ready(api_url)
+            runner.wrk(api_url, 3, "grab.lua", grab_env)  # warm-up: connections, caches, the grab desk
+            decide(3)
+            for _ in range(args.runs):
+                with cpu_window(grab_cpu):
+                    grabs.append(runner.wrk(api_url, args.duration, "grab.lua", grab_env))
+                with cpu_window(decide_cpu):
+                    decisions.append(decide(args.duration))
+        results.append(Measured(workers, runner.median_load(grabs), runner.median_load(decisions), median_cpu(grab_cpu), median_cpu(decide_cpu)))
+    return results
+
+
+async def drain(settings, seconds: float) -> int:
+    """Give the relay up to ``seconds`` to send what the load queued; the messages still waiting."""
+    from infra import sql
+    from server.app import configure_pii
+    from server.database import close_database, open_database
+
+    configure_pii(settings)
+    await open_database(settings.database_url)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            waiting = (await sql.fetch_one("SELECT COUNT(*) AS n FROM outbox_message WHERE status IN ('pending', 'sending')"))["n"]
+            if waiting == 0 or time.monotonic() > deadline:
+                return waiting
+            await asyncio.sleep(2)
+    finally:
+        await close_database()
+
+
+async def check(settings, campaign_id: int, wechat_url: str) -> dict:
+    """What the load left, the relay and the stream consumer stopped."""
+    import httpx
+
+    from infra import sql
+    from lending_core.ledger.service import unbalanced_transactions
+    from server.app import configure_pii
+    from server.database import close_database, open_database
+
+    configure_pii(settings)
+    await open_database(settings.database_url)
+    try:
+        rewards = {
+            row["bill_no"]: (row["status"], int(row["amount_fen"]))
+            for row in await sql.fetch_all(
+                "SELECT p.bill_no, r.status, r.amount_fen FROM reward r JOIN payout p ON p.reward_id = r.id WHERE r.campaign_id = :id", id=campaign_id
+            )
+        }
+        reward_statuses = {row["status"]: row["n"] for row in await sql.fetch_all(
+            "SELECT status, COUNT(*) AS n FROM reward WHERE campaign_id = :id GROUP BY status", id=campaign_id)}
+        applications = {row["status"]: row["n"] for row in await sql.fetch_all("SELECT status, COUNT(*) AS n FROM application GROUP BY status")}
+        unbalanced = await unbalanced_transactions()
+        dead = (await sql.fetch_one("SELECT COUNT(*) AS n FROM outbox_message WHERE status = 'dead'"))["n"]
+    finally:
+        await close_database()
+    async with httpx.AsyncClient(base_url=wechat_url, timeout=60) as http:
+        ledger = (await http.get("__fake__/pay/ledger")).raise_for_status().json()
+    paid_bills = [packet["mch_billno"] for packet in ledger]
+    paid_rewards = {bill for bill, (status, _) in rewards.items() if status == "paid"}
+    audit = await grab.audit_run(settings, campaign_id)
+    return {
+        "audit": audit,
+        "reward_statuses": reward_statuses,
+        "wechat_pay_records": len(ledger),
+        "paid_twice": len(paid_bills) - len(set(paid_bills)),
+        # A WeChat Pay record for no reward of ours, or of another amount than the reward's.
+        "paid_wrongly": sum(1 for p in ledger if p["mch_billno"] not in rewards or rewards[p["mch_billno"]][1] != p["total_amount"]),
+        # A reward we hold as paid that WeChat Pay has no record of.
+        "paid_unrecorded": len(paid_rewards - set(paid_bills)),
+        "outbox_dead": dead,
+        "applications": applications,
+        "unbalanced": len(unbalanced),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API worker counts (the first is the baseline)")
+    parser.add_argument("--applicants", type=int, default=30_000)
+    parser.add_argument("--grab-customers", type=int, default=5_000)
+    parser.add_argument("--grab-packets", type=int, default=1_000_000)
+    parser.add_argument("--drain-seconds", type=float, default=300, help="time the relay gets to pay the winners afterwards")
+    parser.add_argument("--no-doc", action="store_true", help="print the report without writing docs/reliability.md")
+    args = parser.parse_args()
+    from infra.settings import Settings
+    from server.database import recreate_postgres_database
+
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    if not env["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit("the scale-out drill runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    wechat_port, api_port = runner.free_port(), runner.free_port()
+    wechat_url = f"http://127.0.0.1:{wechat_port}/"
+    env.update(APP_ENV="dev", RUN_EMBEDDED_WORKERS="false", PORT=str(api_port), WECHAT_API_BASE=wechat_url, LOG_LEVEL="WARNING", **grab.UNLIMITED)
+    settings = Settings.from_env(env)
+
+    asyncio.run(recreate_postgres_database(env["DATABASE_URL"]))
+    subprocess.run(["redis-cli", "-u", env["REDIS_URL"], "flushdb"], check=True, capture_output=True)
+    for command in ("migrate", "demo"):
+        subprocess.run([sys.executable, "-m", "server.cli", command], cwd=runner.ROOT, env=env, check=True, capture_output=True)
+
+    started = time.monotonic()
+    campaign_id, grab_tokens = asyncio.run(grab.prepare(settings, customers=args.grab_customers, packets=args.grab_packets))
+    applicant_tokens = applicants.made_in_database(settings, args.applicants)
+    made_in = time.monotonic() - started
+    files = {}
+    for name, tokens in (("grab", grab_tokens), ("applicants", applicant_tokens)):
+        files[name] = runner.ROOT / "var" / f"scale-out-{name}-tokens.txt"
+        files[name].parent.mkdir(exist_ok=True)
+        files[name].write_text("\n".join(tokens) + "\n")
+
+    with ExitStack() as stack:
+        stack.callback(_stop, runner.start(["-m", "fakes.wechat", "--port", str(wechat_port)], wechat_port, env))
+        workers = []
+        for command in ("relay", "monitor"):
+            workers.append(subprocess.Popen([sys.executable, "-m", "server.cli", command], cwd=runner.ROOT, env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stack.callback(_stop, workers[-1])
+        measured = measure(args, env, api_port, campaign_id, files["grab"], files["applicants"], len(applicant_tokens))
+        waiting = asyncio.run(drain(settings, args.drain_seconds))
+        died = sum(1 for w in workers if w.poll() is not None)
+        for worker in workers:
+            _stop(worker)  # so that what the checks read stands still
+        checked = {**asyncio.run(check(settings, campaign_id, wechat_url)), "outbox_waiting": waiting, "workers_died": died}
+
+    command = "make scale-out" if sys.argv[1:] == [] else "python -m bench.scale_out " + " ".join(sys.argv[1:])
+    text = report(args, measured, checked, command, made_in)
+    print(text)
+    if not args.no_doc:
+        runner.write_drill_section("scale-out", text)
+    if not correct(checked):
+        raise SystemExit("a correctness check failed: see the report")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.send_signal(2)  # SIGINT: each of our processes stops cleanly on it
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def correct(checked: dict) -> bool:
+    return (
+        not checked["audit"]["oversold"] and checked["paid_twice"] == 0 and checked["paid_wrongly"] == 0 and checked["paid_unrecorded"] == 0
+        and checked["applications"].get("submitted", 0) == 0 and checked["unbalanced"] == 0 and checked["outbox_dead"] == 0
+        and checked["workers_died"] == 0
+    )
+
+
+def _cpu_cell(cpu: CpuUse) -> str:
+    shown = [f"{role} {cores:.2f}" for role, cores in cpu.by_role.items() if cores >= 0.01]
+    return f"{cpu.machine_busy:.0%} busy: " + ", ".join(shown)
+
+
+def report(args, measured: list[Measured], checked: dict, command: str, made_in: float) -> str:
+    base = measured[0]
+    rows, cpu_rows = [], []
+    for m in measured:
+        for endpoint, load, base_load, cpu in (
+            ("`POST /api/v1/campaigns/{id}/red-packets/grab`", m.grab, base.grab, m.grab_cpu),
+            ("`POST /api/v1/applications` (the credit decision)", m.decide, base.decide, m.decide_cpu),
+        ):
+            ratio = load.ok_per_second / base_load.ok_per_second
+            verdict = "" if m is base else f"≥ {TARGET}×: {'met' if ratio >= TARGET else 'MISSED'}"
+            rows.append(f"| {endpoint} | {m.workers} | {load.ok_per_second:,.0f} | {ratio:.2f}× | {load.p50_ms:.1f} | {load.p99_ms:.1f} | {runner.non_2xx(load)} | {verdict} |")
+            cpu_rows.append(f"| {endpoint} | {m.workers} | {_cpu_cell(cpu)} |")
+    audit = checked["audit"]
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(checked["reward_statuses"].items()))
+    decided = ", ".join(f"{k} {v:,}" for k, v in sorted(checked["applications"].items()))
+    newline = "\n"
+    return f"""## Scale-out (issue 10.7)
+
+Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {runner.machine()}; one PostgreSQL and one Redis on this machine.
+Command: `{command}` (wrk -t2 -c{runner.CONNECTIONS}, {args.duration} s per run, median of {args.runs} runs;
+{args.grab_customers:,} grabbing customers and {args.applicants:,} applicants made in {made_in:.0f} s beforehand). The outbox
+relay (`server.cli relay`) and the stream consumer (`server.cli monitor`) ran throughout as processes of
+their own; the relay paid the winners while the load ran.
+
+| endpoint | API workers | 2xx/s | vs 1 worker | p50 ms | p99 ms | non-2xx | target |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+{newline.join(rows)}
+
+Where the CPU went while wrk ran (cores used on average, median of the runs; the machine has {os.cpu_count()}):
+
+| endpoint | API workers | CPU |
+| --- | ---: | --- |
+{newline.join(cpu_rows)}
+
+Checks afterwards ({'all held' if correct(checked) else 'SOME FAILED'}):
+- Red packets: {audit['rewards']:,} rewards on {audit['distinct_packets']:,} distinct packets; {audit['packets_gone_from_redis']:,} gone from the Redis pool;
+  {audit['amount_fen']:,} fen granted = {audit['committed_fen']:,} fen committed of {audit['budget_fen']:,}. Oversell: {'YES' if audit['oversold'] else 'none'}.
+- Payouts after up to {args.drain_seconds:.0f} s of draining: rewards {statuses}; the fake WeChat Pay holds {checked['wechat_pay_records']:,} records;
+  bills paid twice {checked['paid_twice']}, paid for no reward or a wrong amount {checked['paid_wrongly']}, held as paid without a
+  WeChat Pay record {checked['paid_unrecorded']}; outbox messages still waiting {checked['outbox_waiting']:,}, dead {checked['outbox_dead']}.
+- Applications by status: {decided} (none may be left `submitted`).
+- Unbalanced ledger transactions: {checked['unbalanced']}. Relay or stream consumer died during the run: {checked['workers_died']}.
+"""
+
+
+if __name__ == "__main__":
+    main()
