@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 
+from asyncpg import exceptions as asyncpg_errors
 from sanic import Request, response
 from sanic import exceptions as sanic_exceptions
 from sanic.handlers import ErrorHandler
+from tortoise.exceptions import DBConnectionError
 
 from channels import bank_apps, open_platform, sessions, signing
 from channels.ports import WeChatRefused, WeChatUnavailable
@@ -87,6 +89,14 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     InvalidRoles: (422, "INVALID_ROLES"),
     UnknownChangeKind: (422, "UNKNOWN_CHANGE_KIND"),
     errors.DependencyUnavailable: (503, "DEPENDENCY_UNAVAILABLE"),
+    # The database went away under the request (a restart, a failover, a dropped connection):
+    # nothing it did was committed, or it was and a retry with the same Idempotency-Key answers
+    # with the first result, so the client is told to try again rather than that we failed.
+    asyncpg_errors.PostgresConnectionError: (503, "DATABASE_UNAVAILABLE"),
+    asyncpg_errors.OperatorInterventionError: (503, "DATABASE_UNAVAILABLE"),
+    asyncpg_errors.InternalClientError: (503, "DATABASE_UNAVAILABLE"),
+    DBConnectionError: (503, "DATABASE_UNAVAILABLE"),
+    ConnectionError: (503, "DATABASE_UNAVAILABLE"),
     # Customers and channels.
     BankNotChosen: (409, "BANK_NOT_CHOSEN"),
     customer_errors.CustomerAlreadyExists: (409, "CUSTOMER_ALREADY_EXISTS"),

@@ -29,6 +29,7 @@ const BY_CODE = {
   INVALID_ROLES: '角色设置有误',
   UNKNOWN_CHANGE_KIND: '不支持的变更类型',
   DEPENDENCY_UNAVAILABLE: '服务繁忙，请稍后再试',
+  DATABASE_UNAVAILABLE: '服务繁忙，请稍后再试',
   RATE_LIMITED: '操作太频繁，请稍后再试',
   ROUTE_NOT_FOUND: '该功能暂未开放',
   METHOD_NOT_ALLOWED: '该功能暂未开放',

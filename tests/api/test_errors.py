@@ -569,3 +569,25 @@ async def test_an_unsafe_offered_request_id_is_replaced(client, demo):
     _, response = await client.get("/api/v1/nope", headers={"X-Request-ID": offered})
     assert_error(response, 404, "ROUTE_NOT_FOUND")
     assert response.headers["x-request-id"] != offered
+
+
+@pytest.mark.parametrize("lost", ["connection_does_not_exist", "admin_shutdown", "refused"])
+async def test_a_database_lost_under_a_request_is_a_retryable_503(client, demo, monkeypatch, lost):
+    """A dropped or restarting database is the client's cue to retry (the faults drill drops every
+    connection under load), not an internal error."""
+    from asyncpg import exceptions as asyncpg_errors
+
+    from api import customer
+
+    raised = {
+        "connection_does_not_exist": asyncpg_errors.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        "admin_shutdown": asyncpg_errors.AdminShutdownError("terminating connection due to administrator command"),
+        "refused": ConnectionRefusedError(111, "Connect call failed"),
+    }[lost]
+
+    async def gone(**_):
+        raise raised
+
+    monkeypatch.setattr(customer.org, "bank_choices", gone)
+    _, response = await client.get("/api/v1/banks")
+    assert_error(response, 503, "DATABASE_UNAVAILABLE")
