@@ -115,6 +115,10 @@ class Settings:
     # drill can kill -9 it there. Off by default; refused in production.
     payout_fault: str = ""
     payout_fault_marker: str = "var/payout_fault.marker"
+    # TOPUP_SANDBOX_FILE: the sandbox top-up provider keeps its orders in this journal file, so a
+    # restarted payout worker remembers them as a real provider would (the faults drill). Off by
+    # default: the sandbox then keeps them in memory.
+    topup_sandbox_file: str | None = None
     # Campaigns: a budget above the threshold (integer fen) needs a second person's approval; a
     # bank may set its own (CAMPAIGN_APPROVAL_THRESHOLDS=HZRCB=2000000,… in fen, by bank code).
     campaign_approval_threshold_fen: int = 5_000_000
@@ -177,6 +181,7 @@ class Settings:
             wechat_pay_send_name=env.get("WECHAT_PAY_SEND_NAME") or "农商银行",
             payout_fault=env.get("PAYOUT_FAULT", ""),
             payout_fault_marker=env.get("PAYOUT_FAULT_MARKER") or "var/payout_fault.marker",
+            topup_sandbox_file=env.get("TOPUP_SANDBOX_FILE") or None,
         )
         settings.check()
         return settings

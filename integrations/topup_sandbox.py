@@ -12,8 +12,13 @@ outcome depends on the number:
 | ending in 4 | pending, succeeds on a later query (the carrier confirms asynchronously) |
 | any other mobile number | success at once |
 
-Orders live in this process's memory (a real provider keeps them; a restarted demo forgets).
-Phones are kept masked only.
+Orders live in this process's memory (a real provider keeps them; a restarted demo forgets),
+unless a journal file is given (``TOPUP_SANDBOX_FILE``): then every order and every change of its
+state is appended to it as a JSON line, written through to disk before the answer, and read back
+when the sandbox is built again — so a payout worker killed with -9 and restarted finds the
+orders it placed and tops up nothing twice, as a real provider's memory would. Phones are kept
+masked only (the journal holds a keyed digest, its key in the journal's first line, so the same
+order id with another phone is still refused after a restart).
 
 A real integration needs an aggregator contract (or each carrier's), its signed order and query
 APIs keyed by our order id, its callback for asynchronous results, and a daily statement to
@@ -22,21 +27,28 @@ reconcile against.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from marketing.ports import TOPUP_FAILED, TOPUP_PENDING, TOPUP_SUCCESS, TopUpResult
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 VIRTUAL_PREFIXES = ("170", "171", "162", "165", "167")
+# The journal's events: an order placed (a top-up made or refused), a pending order settled.
+PLACED, SETTLED = "placed", "settled"
 
 
 @dataclass
 class _Order:
     order_id: str
     phone_masked: str
-    phone_digest: int
+    phone_digest: str
     amount_fen: int
     status: str
     provider_ref: str
@@ -46,21 +58,58 @@ class _Order:
 
 
 class SandboxTopUp:
-    def __init__(self, *, pending_seconds: float = 0.0):
+    def __init__(self, *, pending_seconds: float = 0.0, journal: Path | None = None):
         # A pending order settles on the first query at least this long after it was placed.
         self._pending_seconds = pending_seconds
         self._orders: dict[str, _Order] = {}
+        self._journal = journal
+        self._key = secrets.token_bytes(16)
+        if journal is not None:
+            self._key = _load_journal(journal, self._orders) or self._start_journal(journal)
+            _end_cut_line(journal)
+
+    def _digest(self, phone: str) -> str:
+        return hashlib.blake2b(phone.encode(), key=self._key, digest_size=16).hexdigest()
+
+    def _start_journal(self, journal: Path) -> bytes:
+        """Create the journal with this sandbox's digest key; when another process (the API and
+        the relay both build the providers) created it meanwhile, take the key it wrote."""
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(journal, "x", encoding="utf-8") as out:
+                out.write(json.dumps({"journal": "topup-sandbox", "key": self._key.hex()}) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            return self._key
+        except FileExistsError:
+            for _ in range(100):
+                key = _load_journal(journal, {})
+                if key is not None:
+                    return key
+                time.sleep(0.01)  # its creator is between creating the file and writing the key
+            raise
+
+    def _append(self, record: dict) -> None:
+        # Written through before the answer: what the sandbox said it did survives a kill -9.
+        with open(self._journal, "a", encoding="utf-8") as out:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def _record(self, event: str, order: _Order) -> None:
+        if self._journal is not None:
+            self._append({"event": event, **asdict(order), "placed_at": time.time() - (time.monotonic() - order.placed_at)})
 
     async def top_up(self, *, order_id: str, phone: str, amount_fen: int) -> TopUpResult:
         existing = self._orders.get(order_id)
         if existing is not None:
-            if existing.phone_digest != hash(phone) or existing.amount_fen != amount_fen:
+            if existing.phone_digest != self._digest(phone) or existing.amount_fen != amount_fen:
                 return TopUpResult(order_id, TOPUP_FAILED, None, "ORDER_CONFLICT", "订单号已存在且参数不一致")
             return self._state(existing)
         order = _Order(
             order_id=order_id,
             phone_masked=f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "***",
-            phone_digest=hash(phone),
+            phone_digest=self._digest(phone),
             amount_fen=amount_fen,
             status=TOPUP_SUCCESS,
             provider_ref=f"TU{len(self._orders) + 1:012d}",
@@ -72,6 +121,7 @@ class SandboxTopUp:
         elif phone.endswith("4"):
             order.status = TOPUP_PENDING
         self._orders[order_id] = order
+        self._record(PLACED, order)
         return self._state(order, settle=False)
 
     async def query(self, order_id: str) -> TopUpResult | None:
@@ -81,7 +131,53 @@ class SandboxTopUp:
     def _state(self, order: _Order, *, settle: bool = True) -> TopUpResult:
         if settle and order.status == TOPUP_PENDING and time.monotonic() - order.placed_at >= self._pending_seconds:
             order.status = TOPUP_SUCCESS
+            self._record(SETTLED, order)
         return TopUpResult(order.order_id, order.status, order.provider_ref, order.failure_code, order.failure_reason)
+
+
+def _load_journal(journal: Path, orders: dict[str, _Order]) -> bytes | None:
+    """Read the journal's orders (each order's last line wins) and return its digest key; None
+    when there is no journal yet. A last line cut short by a kill mid-write was never answered,
+    so it is skipped."""
+    if not journal.exists():
+        return None
+    key = None
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if "key" in record:
+            key = key or bytes.fromhex(record["key"])
+            continue
+        record.pop("event")
+        # Wall-clock placing time back onto this process's monotonic clock.
+        record["placed_at"] = time.monotonic() - (time.time() - record["placed_at"])
+        orders[record["order_id"]] = _Order(**record)
+    return key
+
+
+def _end_cut_line(journal: Path) -> None:
+    """End a line cut short by a kill mid-write, so that the next order starts a line of its own
+    instead of being glued to the broken one (and lost with it on the next reload)."""
+    with open(journal, "rb+") as out:
+        if out.seek(0, os.SEEK_END) and (out.seek(-1, os.SEEK_END), out.read(1))[1] != b"\n":
+            out.write(b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def journal_orders(journal: Path) -> list[dict]:
+    """Every line of a journal that names an order, in order (what a drill counts)."""
+    found = []
+    for line in journal.read_text(encoding="utf-8").splitlines() if journal.exists() else ():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if "event" in record:
+            found.append(record)
+    return found
 
 
 def _refusal(phone: str, amount_fen: int) -> tuple[str, str] | None:

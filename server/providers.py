@@ -83,7 +83,7 @@ def build_providers(settings: Settings, redis) -> Providers:
             cert=settings.wechat_pay_cert,
             cert_key=settings.wechat_pay_cert_key,
         ),
-        top_up=SandboxTopUp(),
+        top_up=SandboxTopUp(journal=Path(settings.topup_sandbox_file) if settings.topup_sandbox_file else None),
     )
 
 
