@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup migrate demo relay daily risk-batch bench clean miniprogram-test fuzz
+.PHONY: run test setup migrate demo relay daily risk-batch bench clean miniprogram-test fuzz abuse-drill faults-drill soak scale-out
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,22 @@ setup: $(STAMP)
 # writes its section of docs/reliability.md.
 abuse-drill: setup
 	$(PY) -m bench.abuse_drill
+
+# The faults drill (issue 10.4): kill -9 the API worker, relay and stream consumer, stop Redis and drop the database's
+# connections during a mixed workload (rcb_faults, a Redis of its own); checks nothing lost or doubled. ~6 min.
+faults-drill: setup
+	$(PY) -m bench.faults_drill
+
+# The soak drill (issue 10.6): the mixed workload at half of its measured capacity for 10 min, API on 2 workers,
+# relay and monitor apart, on PostgreSQL rcb_soak and Redis db 10; writes its section of docs/reliability.md.
+soak: setup
+	$(PY) -m bench.soak
+
+# The scale-out drill (issue 10.7): grab and credit-decision throughput with the API on 1 and on 2
+# workers, relay and stream consumer apart, CPU by process; PostgreSQL rcb_scale, Redis db 13. ~10 min.
+scale-out: setup
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.scale_out
 
 migrate: setup
 	$(PY) -m server.cli migrate

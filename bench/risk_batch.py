@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -51,7 +50,6 @@ async def create(database_url: str, loans: int, *, seed: int = 20200331) -> dict
 
     started = time.perf_counter()
     book = synthetic_book(loans, seed)
-    rng = random.Random(seed)
     connection = await asyncpg.connect(database_url.split("?")[0])
     try:
         banks = [(row["id"], row["code"]) for row in await connection.fetch("SELECT id, code FROM bank ORDER BY id")]

@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import applicants, grab
+from bench import applicants, grab, processes
 from bench import run as runner
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_scale"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 TARGET = 1.3
-TICKS = os.sysconf("SC_CLK_TCK")
 ROLES = ("API", "outbox relay", "stream consumer", "wrk", "PostgreSQL", "Redis", "fake WeChat", "other")
 
 
@@ -48,25 +47,22 @@ def _processes() -> dict[int, tuple[int, str, int, int]]:
     """pid → (parent pid, command line, CPU ticks used so far, start time) of every process we may read."""
     found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or not (fields := processes.stat_fields(int(entry.name))):
             continue
         try:
-            stat = (entry / "stat").read_text()
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue  # gone since the listing
-        # The command name in the stat line is in parentheses and may hold spaces.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry.name)] = (int(fields[1]), cmdline or stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[11]) + int(fields[12]), int(fields[19]))
+        found[int(entry.name)] = (int(fields[1]), cmdline or entry.name, int(fields[11]) + int(fields[12]), int(fields[19]))
     return found
 
 
-def _role(pid: int, processes: dict) -> str:
+def _role(pid: int, table: dict) -> str:
     """A process's role, by its own command line or its nearest ancestor's (Sanic's workers are
     spawned children of the serve process)."""
     seen = 0
-    while pid in processes and seen < 20:
-        cmdline = processes[pid][1]
+    while pid in table and seen < 20:
+        cmdline = table[pid][1]
         if "server.cli serve" in cmdline:
             return "API"
         if "server.cli relay" in cmdline:
@@ -81,7 +77,7 @@ def _role(pid: int, processes: dict) -> str:
             return "PostgreSQL"
         if cmdline.startswith("redis-server") or cmdline.startswith("/usr/bin/redis-server"):
             return "Redis"
-        pid, seen = processes[pid][0], seen + 1
+        pid, seen = table[pid][0], seen + 1
     return "other"
 
 
@@ -113,7 +109,7 @@ def cpu_window(into: list[CpuUse]):
         # A process started inside the window counts from zero; one that ended inside it is lost
         # (but for wrk, counted above; the servers live longer than the window).
         used = ticks - (before[pid][2] if pid in before and before[pid][3] == start else 0)
-        by_role[_role(pid, after)] += used / TICKS / seconds
+        by_role[_role(pid, after)] += used / processes.TICKS / seconds
     busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
     into.append(CpuUse(by_role, busy))
 
@@ -267,17 +263,17 @@ def main() -> None:
         files[name].write_text("\n".join(tokens) + "\n")
 
     with ExitStack() as stack:
-        stack.callback(_stop, runner.start(["-m", "fakes.wechat", "--port", str(wechat_port)], wechat_port, env))
+        stack.callback(processes.stop, runner.start(["-m", "fakes.wechat", "--port", str(wechat_port)], wechat_port, env))
         workers = []
         for command in ("relay", "monitor"):
             workers.append(subprocess.Popen([sys.executable, "-m", "server.cli", command], cwd=runner.ROOT, env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            stack.callback(_stop, workers[-1])
+            stack.callback(processes.stop, workers[-1])
         measured = measure(args, env, api_port, campaign_id, files["grab"], files["applicants"], len(applicant_tokens))
         waiting = asyncio.run(drain(settings, args.drain_seconds))
         died = sum(1 for w in workers if w.poll() is not None)
         for worker in workers:
-            _stop(worker)  # so that what the checks read stands still
+            processes.stop(worker)  # so that what the checks read stands still
         checked = {**asyncio.run(check(settings, campaign_id, wechat_url)), "outbox_waiting": waiting, "workers_died": died}
 
     command = "make scale-out" if sys.argv[1:] == [] else "python -m bench.scale_out " + " ".join(sys.argv[1:])
@@ -287,15 +283,6 @@ def main() -> None:
         runner.write_drill_section("scale-out", text)
     if not correct(checked):
         raise SystemExit("a correctness check failed: see the report")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.send_signal(2)  # SIGINT: each of our processes stops cleanly on it
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def correct(checked: dict) -> bool:
