@@ -282,7 +282,11 @@ def _sanic_message(exc: sanic_exceptions.SanicException, status: int) -> str:
 class JsonErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: Exception) -> response.HTTPResponse:
         found = lookup(exception)
-        if found is None:
+        if isinstance(exception, sanic_exceptions.RequestCancelled):
+            # The client hung up before the answer (a phone lost its signal, a health check gave
+            # up): nobody will read the response, and nothing on our side went wrong.
+            log.info("client went away before the answer")
+        elif found is None:
             log.error("unhandled error", exc_info=exception)
         elif found[0] >= 500:
             log.warning("dependency unavailable: %s", exception)

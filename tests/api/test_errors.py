@@ -591,3 +591,19 @@ async def test_a_database_lost_under_a_request_is_a_retryable_503(client, demo, 
     monkeypatch.setattr(customer.org, "bank_choices", gone)
     _, response = await client.get("/api/v1/banks")
     assert_error(response, 503, "DATABASE_UNAVAILABLE")
+
+
+def test_a_client_that_hung_up_is_not_logged_as_our_error(caplog):
+    """A phone that lost its signal, or a health check that gave up, cancels its request: that is
+    no fault of ours, and an ERROR line would page someone for nothing."""
+    import logging
+
+    from sanic.exceptions import RequestCancelled
+
+    from api.errors import JsonErrorHandler
+
+    with caplog.at_level(logging.INFO, logger="api.errors"):
+        JsonErrorHandler().default(None, RequestCancelled())
+        JsonErrorHandler().default(None, RuntimeError("a real bug"))
+    levels = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "api.errors"]
+    assert levels == [("INFO", "client went away before the answer"), ("ERROR", "unhandled error")]
