@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import time
@@ -54,7 +53,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.run import machine, write_drill_section
+from bench.run import machine, postgres_env, write_drill_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_abuse"
@@ -365,11 +364,7 @@ async def _main(args) -> Outcome:
     from server import database, demo_data
     from server.app import configure_pii
 
-    env = {**os.environ, "APP_ENV": os.environ.get("APP_ENV", "dev")}
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    if not env["DATABASE_URL"].startswith("postgres"):
-        raise SystemExit("the drill runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    env = {"APP_ENV": "dev", **postgres_env(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, "the drill's controls")}
     settings = Settings.from_env(env)
     configure_pii(settings)
     await database.recreate_postgres_database(settings.database_url)

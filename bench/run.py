@@ -122,6 +122,17 @@ def port_taken(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def postgres_env(database_url: str, redis_url: str, what: str) -> dict:
+    """This process's environment, with a bench's or drill's own stores where none are set; they
+    measure the platform as it is deployed, so only on PostgreSQL."""
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", database_url)
+    env.setdefault("REDIS_URL", redis_url)
+    if not env["DATABASE_URL"].startswith("postgres"):
+        raise SystemExit(f"{what} run on PostgreSQL: set DATABASE_URL=postgres://…")
+    return env
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
@@ -188,11 +199,7 @@ def main() -> None:
     if not shutil.which("wrk") and args.only not in ("daily", "risk_batch", "realtime"):
         raise SystemExit("wrk is missing: `apt-get install -y wrk` (make bench does it)")
 
-    env = {k: v for k, v in os.environ.items()}
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    if not env["DATABASE_URL"].startswith("postgres"):
-        raise SystemExit("benchmarks run on PostgreSQL: set DATABASE_URL=postgres://…")
+    env = postgres_env(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, "the benchmarks")
     wechat_port, bare_port, api_port = free_port(), free_port(), free_port()
     env.update(APP_ENV="dev", RUN_EMBEDDED_WORKERS="false", PORT=str(api_port), WECHAT_API_BASE=f"http://127.0.0.1:{wechat_port}/")
 

@@ -237,11 +237,7 @@ def main() -> None:
     from infra.settings import Settings
     from server.database import recreate_postgres_database
 
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    if not env["DATABASE_URL"].startswith("postgres"):
-        raise SystemExit("the scale-out drill runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    env = runner.postgres_env(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, "the scale-out drill's measurements")
     wechat_port, api_port = runner.free_port(), runner.free_port()
     wechat_url = f"http://127.0.0.1:{wechat_port}/"
     env.update(APP_ENV="dev", RUN_EMBEDDED_WORKERS="false", PORT=str(api_port), WECHAT_API_BASE=wechat_url, LOG_LEVEL="WARNING", **grab.UNLIMITED)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench import workload
 from bench.processes import children, cpu_seconds, rss_kib, sanic_workers, stop
-from bench.run import free_port, machine, wait_for, write_drill_section
+from bench.run import free_port, machine, postgres_env, wait_for, write_drill_section
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_soak"
@@ -294,11 +294,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-doc", action="store_true", help="print the figures without writing docs/reliability.md")
     args = parser.parse_args()
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
-    env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
-    if not env["DATABASE_URL"].startswith("postgres"):
-        raise SystemExit("the soak runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    env = postgres_env(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, "the soak's measurements")
     logs = ROOT / "var" / "soak"
     logs.mkdir(parents=True, exist_ok=True)
     result = soak(args, env, logs)
