@@ -416,6 +416,7 @@ class GrabDesk:
         others are waiting for."""
         cached = self._terms.get(campaign_id)
         if cached is None or cached[0] <= time.monotonic():
+            self._forget_expired()
             read = asyncio.get_running_loop().create_task(_read_terms(campaign_id), context=contextvars.Context())
             cached = (time.monotonic() + self.terms_ttl_seconds, read)
             self._terms[campaign_id] = cached
@@ -424,6 +425,14 @@ class GrabDesk:
         if read.done():
             return read.result()  # a refusal (no such campaign) is remembered as long as an answer
         return await asyncio.shield(read)
+
+    def _forget_expired(self) -> None:
+        # The campaign id comes from the path and a refusal is remembered like an answer: without
+        # this, grabs at ever new ids (ended campaigns, made-up ones) would grow the dict for the
+        # life of the worker. Swept only on a miss, so at most once a second per live campaign.
+        now = time.monotonic()
+        for campaign_id in [key for key, (expires, _) in self._terms.items() if expires <= now]:
+            del self._terms[campaign_id]
 
     def _forget_failed(self, campaign_id: int, read: asyncio.Task) -> None:
         if read.cancelled() or (read.exception() is not None and not isinstance(read.exception(), DomainError)):
