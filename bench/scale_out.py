@@ -231,7 +231,7 @@ def main() -> None:
     parser.add_argument("--applicants", type=int, default=30_000)
     parser.add_argument("--grab-customers", type=int, default=5_000)
     parser.add_argument("--grab-packets", type=int, default=1_000_000)
-    parser.add_argument("--drain-seconds", type=float, default=300, help="time the relay gets to pay the winners afterwards")
+    parser.add_argument("--drain-seconds", type=float, default=120, help="time the relay gets to pay the winners afterwards")
     parser.add_argument("--no-doc", action="store_true", help="print the report without writing docs/reliability.md")
     args = parser.parse_args()
     from infra.settings import Settings
@@ -294,6 +294,25 @@ def _cpu_cell(cpu: CpuUse) -> str:
     return f"{cpu.machine_busy:.0%} busy: " + ", ".join(shown)
 
 
+SERVING = ("API", "PostgreSQL", "Redis", "wrk")  # what each request costs CPU in (the relay works through its backlog)
+
+
+def headroom(measured: list[Measured]) -> str:
+    """What the CPU table says about the target: more requests need proportionally more CPU of
+    the processes that serve them, and a second worker can only find it idle or take it from the
+    relay and the stream consumer."""
+    base, cores = measured[0], os.cpu_count()
+    lines = []
+    for endpoint, cpu in (("grab", base.grab_cpu), ("decision", base.decide_cpu)):
+        serving = sum(cpu.by_role[role] for role in SERVING)
+        idle, needed = (1 - cpu.machine_busy) * cores, (TARGET - 1) * serving
+        lines.append(
+            f"- {endpoint}: with one worker the API, PostgreSQL, Redis and wrk used {serving:.2f} cores and {idle:.2f} of {cores} were idle; "
+            f"{TARGET}× the requests need about {needed:.2f} more, {'within' if needed <= idle else 'more than'} what was idle."
+        )
+    return "Headroom:\n" + "\n".join(lines)
+
+
 def report(args, measured: list[Measured], checked: dict, command: str, made_in: float) -> str:
     base = measured[0]
     rows, cpu_rows = [], []
@@ -327,6 +346,8 @@ Where the CPU went while wrk ran (cores used on average, median of the runs; the
 | endpoint | API workers | CPU |
 | --- | ---: | --- |
 {newline.join(cpu_rows)}
+
+{headroom(measured)}
 
 Checks afterwards ({'all held' if correct(checked) else 'SOME FAILED'}):
 - Red packets: {audit['rewards']:,} rewards on {audit['distinct_packets']:,} distinct packets; {audit['packets_gone_from_redis']:,} gone from the Redis pool;
