@@ -62,6 +62,8 @@ class IdempotencyKeyRequired(errors.InvalidInput):
     """This operation moves money or creates an application: send an Idempotency-Key header."""
 
 
+DATABASE_LOST = (503, "DATABASE_UNAVAILABLE")
+
 ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     # Our domain errors, most specific first in spirit (lookup walks the MRO).
     errors.DomainError: (400, "BAD_REQUEST"),
@@ -92,11 +94,11 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     # The database went away under the request (a restart, a failover, a dropped connection):
     # nothing it did was committed, or it was and a retry with the same Idempotency-Key answers
     # with the first result, so the client is told to try again rather than that we failed.
-    asyncpg_errors.PostgresConnectionError: (503, "DATABASE_UNAVAILABLE"),
-    asyncpg_errors.OperatorInterventionError: (503, "DATABASE_UNAVAILABLE"),
-    asyncpg_errors.InternalClientError: (503, "DATABASE_UNAVAILABLE"),
-    DBConnectionError: (503, "DATABASE_UNAVAILABLE"),
-    ConnectionError: (503, "DATABASE_UNAVAILABLE"),
+    asyncpg_errors.PostgresConnectionError: DATABASE_LOST,
+    asyncpg_errors.OperatorInterventionError: DATABASE_LOST,
+    asyncpg_errors.InternalClientError: DATABASE_LOST,
+    DBConnectionError: DATABASE_LOST,
+    ConnectionError: DATABASE_LOST,
     # Customers and channels.
     BankNotChosen: (409, "BANK_NOT_CHOSEN"),
     customer_errors.CustomerAlreadyExists: (409, "CUSTOMER_ALREADY_EXISTS"),
@@ -236,7 +238,15 @@ SANIC_TABLE: dict[type[Exception], tuple[int, str]] = {
 }
 
 
+def _database_lost(exc: Exception) -> bool:
+    """A pooled connection the server dropped: asyncpg says so with a plain InterfaceError, a
+    class that also covers misusing a connection (a bug, which stays a 500 to be fixed)."""
+    return isinstance(exc, asyncpg_errors.InterfaceError) and "connection is closed" in str(exc)
+
+
 def lookup(exc: Exception) -> tuple[int, str] | None:
+    if _database_lost(exc):
+        return DATABASE_LOST
     for table in (ERROR_TABLE, SANIC_TABLE):
         for cls in type(exc).__mro__:
             if cls in table:
@@ -260,6 +270,8 @@ def render(exc: Exception) -> response.HTTPResponse:
         message, details = exc.message, exc.details
     elif isinstance(exc, sanic_exceptions.SanicException):
         message, details = _sanic_message(exc, status), None
+    elif found == DATABASE_LOST:  # the driver's words are not for clients
+        message, details = "the database did not answer; try again shortly", None
     else:  # plumbing ValueErrors: their str never carries the submitted value
         message, details = str(exc), getattr(exc, "reason", None) and {"reason": exc.reason}
     headers = {}

@@ -571,7 +571,7 @@ async def test_an_unsafe_offered_request_id_is_replaced(client, demo):
     assert response.headers["x-request-id"] != offered
 
 
-@pytest.mark.parametrize("lost", ["connection_does_not_exist", "admin_shutdown", "refused"])
+@pytest.mark.parametrize("lost", ["connection_does_not_exist", "admin_shutdown", "refused", "pooled_connection_closed"])
 async def test_a_database_lost_under_a_request_is_a_retryable_503(client, demo, monkeypatch, lost):
     """A dropped or restarting database is the client's cue to retry (the faults drill drops every
     connection under load), not an internal error."""
@@ -583,6 +583,7 @@ async def test_a_database_lost_under_a_request_is_a_retryable_503(client, demo, 
         "connection_does_not_exist": asyncpg_errors.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         "admin_shutdown": asyncpg_errors.AdminShutdownError("terminating connection due to administrator command"),
         "refused": ConnectionRefusedError(111, "Connect call failed"),
+        "pooled_connection_closed": asyncpg_errors.InterfaceError("connection is closed"),
     }[lost]
 
     async def gone(**_):
@@ -590,7 +591,21 @@ async def test_a_database_lost_under_a_request_is_a_retryable_503(client, demo, 
 
     monkeypatch.setattr(customer.org, "bank_choices", gone)
     _, response = await client.get("/api/v1/banks")
-    assert_error(response, 503, "DATABASE_UNAVAILABLE")
+    assert assert_error(response, 503, "DATABASE_UNAVAILABLE")["message"] == "the database did not answer; try again shortly"
+
+
+async def test_misusing_a_database_connection_is_still_our_error(client, demo, monkeypatch):
+    """asyncpg's InterfaceError also means a connection used wrongly: a bug to fix, not a retry."""
+    from asyncpg import exceptions as asyncpg_errors
+
+    from api import customer
+
+    async def misused(**_):
+        raise asyncpg_errors.InterfaceError("cannot perform operation: another operation is in progress")
+
+    monkeypatch.setattr(customer.org, "bank_choices", misused)
+    _, response = await client.get("/api/v1/banks")
+    assert_error(response, 500, "INTERNAL_ERROR")
 
 
 def test_a_client_that_hung_up_is_not_logged_as_our_error(caplog):
