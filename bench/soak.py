@@ -250,8 +250,8 @@ def report(result: Result, command: str) -> str:
     newline = "\n"
     return f"""## Soak (issue 10.6)
 
-Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL and Redis on this machine
-(shared with other work: the figures are indicative). Command: `{command}`. The API ran as 2 worker
+Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL and Redis on this machine.
+Command: `{command}`. The API ran as 2 worker
 processes (`serve --workers 2`), the outbox relay, the real-time monitor and the fake WeChat each as
 a process of its own; the load generator (Python, httpx, one process) shares the same 2 cores. What
 the mix does is in `bench/workload.py` (shares: {", ".join(f"{a} {s:.0%}" for a, s in sorted(workload.MIX.items()))}).
