@@ -32,8 +32,6 @@ import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ from typing import Callable
 
 import httpx
 
+from bench import processes
 from channels.signing import sign
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -451,12 +450,7 @@ def _borrow(env: dict, base_url: str, tokens: list[str]) -> list[tuple[str, int]
             with httpx.Client(base_url=url, timeout=60) as http:
                 return [(token, _take_loan(http, token, inbox)) for token in tokens]
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            processes.stop(server)
 
 
 def _take_loan(http: httpx.Client, token: str, inbox: Path) -> int:
