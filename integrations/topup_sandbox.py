@@ -33,6 +33,7 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -142,11 +143,7 @@ def _load_journal(journal: Path, orders: dict[str, _Order]) -> bytes | None:
     if not journal.exists():
         return None
     key = None
-    for line in journal.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
+    for record in _records(journal):
         if "key" in record:
             key = key or bytes.fromhex(record["key"])
             continue
@@ -169,15 +166,18 @@ def _end_cut_line(journal: Path) -> None:
 
 def journal_orders(journal: Path) -> list[dict]:
     """Every line of a journal that names an order, in order (what a drill counts)."""
-    found = []
-    for line in journal.read_text(encoding="utf-8").splitlines() if journal.exists() else ():
+    return [record for record in _records(journal) if "event" in record]
+
+
+def _records(journal: Path) -> Iterator[dict]:
+    """The journal's whole lines (one cut short by a kill mid-write is skipped)."""
+    if not journal.exists():
+        return
+    for line in journal.read_text(encoding="utf-8").splitlines():
         try:
-            record = json.loads(line)
+            yield json.loads(line)
         except ValueError:
             continue
-        if "event" in record:
-            found.append(record)
-    return found
 
 
 def _refusal(phone: str, amount_fen: int) -> tuple[str, str] | None:
