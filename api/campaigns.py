@@ -41,6 +41,7 @@ Milestone = Literal["registered", "applied", "approved", "disbursed"]
 Audience = Literal["all", "public_sector", "quality_business", "new_customers", "farmers"]
 Status = Literal["draft", "pending_approval", "scheduled", "live", "paused", "ended"]
 MONEY = Field(ge=1, le=10**13)
+HOLD = "minutes a won or granted reward waits before it is paid, so the payout's abuse checks see what happened since"
 
 
 class CampaignBody(Body):
@@ -58,6 +59,7 @@ class CampaignBody(Body):
     packet_count: int | None = Field(None, ge=1, le=5_000_000)
     packet_min_fen: int | None = Field(None, ge=1, le=10**13)
     packet_max_fen: int | None = Field(None, ge=1, le=10**13)
+    payout_hold_minutes: int = Field(0, ge=0, le=campaigns.MAX_PAYOUT_HOLD_MINUTES, description=HOLD)
 
 
 class CampaignPatch(Body):
@@ -76,6 +78,7 @@ class CampaignPatch(Body):
     packet_count: int | None = Field(None, ge=1, le=5_000_000)
     packet_min_fen: int | None = Field(None, ge=1, le=10**13)
     packet_max_fen: int | None = Field(None, ge=1, le=10**13)
+    payout_hold_minutes: int = Field(None, ge=0, le=campaigns.MAX_PAYOUT_HOLD_MINUTES, description=HOLD)
 
 
 class SubmitBody(Body):
@@ -109,6 +112,7 @@ def render_campaign(c: Campaign, *, at: datetime | None = None) -> dict:
         "packet_count": c.packet_count,
         "packet_min_fen": c.packet_min_fen,
         "packet_max_fen": c.packet_max_fen,
+        "payout_hold_minutes": c.payout_hold_minutes,
         "change_request_id": c.change_request_id,
         "created_by": c.created_by_id,
         "approved_by": c.approved_by_id,

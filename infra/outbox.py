@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Mapping
 
 from tortoise import fields
@@ -97,11 +97,13 @@ def fan_out(listeners: Mapping[str, Handler]) -> Handler:
     return handle
 
 
-async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None) -> OutboxMessage:
-    """Record a side effect in the current transaction. Personal data in ``payload`` is masked:
-    a handler that needs the clear value looks it up by id when it sends."""
+async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None, not_before: datetime | None = None) -> OutboxMessage:
+    """Record a side effect in the current transaction; with ``not_before``, the relay sends it no
+    earlier. Personal data in ``payload`` is masked: a handler that needs the clear value looks it
+    up by id when it sends."""
+    now = clock.now()
     return await OutboxMessage.create(
-        topic=topic, payload=masked(payload), bank_id=bank_id, next_attempt_at=clock.now()
+        topic=topic, payload=masked(payload), bank_id=bank_id, next_attempt_at=max(now, not_before or now)
     )
 
 

@@ -10,6 +10,12 @@ report looks back at what got through, computed by the database (``infra.sql``):
   loops, so a ring here means the refusal was raced past, or records were merged into one;
 - ``bursts``: one invite code binding many referees within a few minutes.
 
+One signal also acts, before a reward is paid (``marketing.payouts``): a customer on a phone that
+more customers use than a family would (``PAYOUT_DEVICE_LIMIT``) is not paid. A farm's first
+account on a phone looks like anybody when it wins; by the time its payout is due (a campaign may
+hold payouts for a while to make sure of it) the phone holds the farm. Phones an account manager
+uses are left out: helping customers sign up on one's own phone is how a rural branch works.
+
 Devices and networks appear as the first characters of their keyed hash: enough to tell clusters
 apart and to match them with another report, never enough to recover a device or an address.
 A bank's staff see their bank's referrals; association staff every bank's, or one.
@@ -29,6 +35,32 @@ from lending_core import access
 PERMISSION = "marketing.abuse_report"
 KEY_PREFIX_CHARS = 16
 MAX_MEMBERS = 50
+
+
+# More customers than this on one phone is a farm's phone, not a family's.
+PAYOUT_DEVICE_LIMIT = 3
+
+DEVICE_CROWD_SQL = """
+SELECT COUNT(DISTINCT other.owner_id) AS customers
+FROM known_device mine
+JOIN known_device other ON other.device_hash = mine.device_hash AND other.owner_kind = 'customer'
+WHERE mine.owner_kind = 'customer' AND mine.owner_id = :customer
+  AND NOT EXISTS (SELECT 1 FROM known_device s WHERE s.device_hash = mine.device_hash AND s.owner_kind = 'staff')
+GROUP BY mine.device_hash
+ORDER BY customers DESC
+LIMIT 1
+"""
+
+
+async def device_crowd(customer_id: int) -> int:
+    """The most customers (this one included) seen on any one phone this customer uses, phones
+    an account manager also uses aside; 0 when none is known."""
+    row = await sql.fetch_one(DEVICE_CROWD_SQL, customer=customer_id)
+    return int(row["customers"]) if row else 0
+
+
+async def on_a_crowded_device(customer_id: int) -> bool:
+    return await device_crowd(customer_id) > PAYOUT_DEVICE_LIMIT
 
 
 @dataclass(frozen=True)

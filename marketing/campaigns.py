@@ -63,6 +63,7 @@ AUDIENCES = ("all", "public_sector", "quality_business", "new_customers", "farme
 # A fixed reward (referral cash, phone credit) has no packets; a red packet has no fixed reward.
 FIXED_REWARD_KINDS = (REFERRAL_REWARD, PHONE_CREDIT)
 MAX_NAME = 64
+MAX_PAYOUT_HOLD_MINUTES = 7 * 24 * 60  # a customer waits a week at most for a reward they earned
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Terms:
     packet_count: int | None = None
     packet_min_fen: int | None = None
     packet_max_fen: int | None = None
+    payout_hold_minutes: int = 0
 
 
 EDITABLE = tuple(Terms.__dataclass_fields__)
@@ -134,6 +136,10 @@ def problems(terms: Terms, *, now: datetime | None = None) -> list[dict]:
         bad("per_day_limit", "at least 1")
     elif terms.per_day_limit > terms.per_person_limit:
         bad("per_day_limit", "a person cannot earn more in a day than in the whole campaign")
+    if not 0 <= terms.payout_hold_minutes <= MAX_PAYOUT_HOLD_MINUTES:
+        bad("payout_hold_minutes", f"0 to {MAX_PAYOUT_HOLD_MINUTES} minutes (a week)")
+    elif terms.payout_hold_minutes and terms.kind not in (RED_PACKET, *FIXED_REWARD_KINDS):
+        bad("payout_hold_minutes", f"a {terms.kind} campaign pays nothing to hold")
     if terms.kind == RED_PACKET:
         _red_packet_problems(terms, bad)
     elif terms.kind in FIXED_REWARD_KINDS:

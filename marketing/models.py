@@ -179,6 +179,9 @@ class Campaign(Model):
     packet_min_fen = fields.BigIntField(null=True)
     packet_max_fen = fields.BigIntField(null=True)
     packet_seed = fields.BigIntField(null=True)
+    # Minutes a granted reward waits before it is paid, so the payout's checks (marketing.payouts)
+    # see what a farm did after it won: accounts crowding onto the winner's phone.
+    payout_hold_minutes = fields.IntField(default=0)
     # The maker-checker request a budget above the bank's threshold waits on.
     change_request_id = fields.BigIntField(null=True)
     created_by = fields.ForeignKeyField("models.Staff", related_name=False, on_delete=fields.RESTRICT)

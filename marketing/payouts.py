@@ -6,6 +6,9 @@ in the outbox. The relay hands the message here, at least once:
 1. In one transaction the reward goes due → paying and gets its ``Payout`` row, whose bill number
    is derived from the outbox message (WeChat Pay's ``mch_billno``: merchant id + yyyymmdd + the
    message id in 10 digits; a top-up order id likewise). A retry finds the row and reuses it.
+   Before the first attempt, a customer on a phone crowded with customers (``marketing.abuse``)
+   is refused: the reward is returned to the budget, unpaid. The message may wait first: a
+   campaign's ``payout_hold_minutes`` gives the check time to see a farm fill the phone.
 2. Outside any transaction the payment is asked for: a mini-program red packet through WeChat
    Pay (to the customer's mini-program openid) for red packets and referral cash, a top-up to
    the customer's phone for phone credit. Both parties pay one bill number at most once.
@@ -44,7 +47,7 @@ from infra.actors import system
 from infra.outbox import OutboxMessage, RelayPolicy
 from infra.transitions import TransitionTable
 from lending_core.customers.models import Customer
-from marketing import campaigns
+from marketing import abuse, campaigns
 from marketing.models import DUE, FAILED, PAID, PAYING, PHONE_CREDIT, PHONE_TOPUP, RETURNED, WECHAT_RED_PACKET, Campaign, Payout, Reward
 from marketing.ports import (
     TOPUP_FAILED,
@@ -92,6 +95,8 @@ RECORD_PAID, RECORD_NOTHING, RECORD_UNKNOWN = "paid", "nothing", "unknown"
 # WeChat Pay's statuses of a red packet that mean the money left the merchant's account.
 PAID_THERE = {"SENDING", "SENT", "RECEIVED", "RFUND_ING", "REFUND"}
 
+# Refused before paying: the customer's phone is a farm's (marketing.abuse).
+SHARED_DEVICE = "SHARED_DEVICE"
 # What the customer is told when a reward could not be paid (failure_code → reason).
 REASONS = {
     "NO_MINI_PROGRAM_ACCOUNT": "未在小程序登录过，无法发放红包",
@@ -105,6 +110,8 @@ REASONS = {
     "NUMBER_SUSPENDED": "号码已停机",
     "INVALID_NUMBER": "手机号码无效",
     "NO_FINAL_ANSWER": "多次重试仍未成功",
+    # Like a blacklisted inviter (marketing.rewards), a farm is not told which rule it broke.
+    SHARED_DEVICE: "不符合活动规则",
 }
 WAITING_FOR_RECONCILIATION = "发放结果待核对，核对后到账或退回"
 
@@ -166,6 +173,10 @@ class Payer:
     async def __call__(self, message: OutboxMessage) -> None:
         payout = await self._start(int(message.payload["reward_id"]), message)
         if payout is None:
+            return
+        # Checked before the first attempt only: a later one may follow a payment already made.
+        if payout.attempts == 1 and await abuse.on_a_crowded_device(payout.customer_id):
+            await refuse(payout, SHARED_DEVICE)
             return
         last_attempt = message.attempts >= self.policy.max_attempts
         try:

@@ -127,6 +127,7 @@ class GrabTerms:
     per_person_limit: int
     per_day_limit: int
     channels: tuple[str, ...]
+    payout_hold_minutes: int = 0
 
     def effective_status(self, at: datetime) -> str:
         return campaigns.effective_status(self, at)  # duck-typed: status, starts_at, ends_at
@@ -678,7 +679,7 @@ def _refusal(answer: str, ask: _Ask) -> Exception:
 
 async def _read_terms(campaign_id: int) -> GrabTerms:
     row = await Campaign.filter(id=campaign_id).values(
-        "id", "bank_id", "kind", "status", "starts_at", "ends_at", "per_person_limit", "per_day_limit", "channels"
+        "id", "bank_id", "kind", "status", "starts_at", "ends_at", "per_person_limit", "per_day_limit", "channels", "payout_hold_minutes"
     )
     if not row:
         raise CampaignNotFound()
@@ -744,7 +745,7 @@ WITH w AS (
   RETURNING id, bank_id, customer_id, amount_fen, packet_index
 ), queued AS (
   INSERT INTO outbox_message (topic, payload, bank_id, status, attempts, next_attempt_at, created_at)
-  SELECT $8, jsonb_build_object('reward_id', won.id), won.bank_id, '{outbox.PENDING}', 0, $2, $2 FROM won
+  SELECT $8, jsonb_build_object('reward_id', won.id), won.bank_id, '{outbox.PENDING}', 0, $9, $2 FROM won
 ), audited AS (
   INSERT INTO audit_entry (at, actor_kind, actor_id, bank_id, action, object_type, object_id, after)
   SELECT $2, 'system', '{GRAB_ACTOR}', budget.bank_id, 'red_packet.won', 'campaign', budget.id::text,
@@ -759,17 +760,19 @@ UNION ALL SELECT 'live', NULL, NULL, id FROM budget
 
 async def _record_wins_postgres(connection, wins: list[_Win]) -> dict[int, object]:
     terms = wins[0].ask.terms
+    at = clock.now()
     rows = await connection.execute_query_dict(
         _COMMIT_POSTGRES,
         [
             terms.id,
-            clock.now(),
+            at,
             [_reward_bank(w) for w in wins],
             [w.ask.grabber.customer_id for w in wins],
             [w.amount_fen for w in wins],
             [w.seq for w in wins],
             [w.index for w in wins],
             PAY_REWARD_TOPIC,
+            at + timedelta(minutes=terms.payout_hold_minutes),  # when the payout may go
         ],
     )
     reward_ids = {row["packet_index"]: row["id"] for row in rows if row["outcome"] == "won"}
@@ -814,12 +817,13 @@ async def _record_wins_orm(wins: list[_Win]) -> dict[int, object]:
         outcomes.update({id(win): CampaignNotLive() for win in kept})
         return outcomes
     rewards = []
+    pay_from = at + timedelta(minutes=terms.payout_hold_minutes)
     for win in kept:
         reward = await Reward.create(
             campaign_id=terms.id, bank_id=_reward_bank(win), customer_id=win.ask.grabber.customer_id, kind=RED_PACKET,
             amount_fen=win.amount_fen, status=DUE, seq=win.seq, packet_index=win.index, created_at=at,
         )
-        await outbox.enqueue(PAY_REWARD_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id)
+        await outbox.enqueue(PAY_REWARD_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id, not_before=pay_from)
         outcomes[id(win)] = Won(reward.id, terms.id, win.amount_fen, win.seq)
         rewards.append([reward.id, reward.customer_id, reward.amount_fen])
     await audit.record(system(GRAB_ACTOR), "red_packet.won", "campaign", terms.id, bank_id=terms.bank_id, after={"rewards": rewards, "total_fen": total})

@@ -5,7 +5,8 @@ campaign running (for the referral's bank) when the person was bound, a reward t
 it waits until the referred person reaches the campaign's milestone (registered, applied,
 approved, disbursed). Then, in one transaction, the campaign's budget is reserved (one
 conditional UPDATE, so the sum granted never passes the budget), the reward becomes "due" and
-its payout is queued in the outbox (``marketing.pay_reward``, paid by ``marketing.payouts``).
+its payout is queued in the outbox (``marketing.pay_reward``, paid by ``marketing.payouts`` once
+the campaign's payout hold has passed).
 
 The referral's stages reach us as ``marketing.referral_advanced`` messages, at least once and
 possibly several stages at a time, so settling is by level, not by edge: every message looks at
@@ -22,7 +23,7 @@ are paid through staff incentives (``marketing.incentives``), not here.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
@@ -165,7 +166,7 @@ async def _grant(reward: Reward, campaign: Campaign, referral: InviteReferral, a
         return
     reward.status = MILESTONE.next(reward.status, "grant")
     await reward.save(update_fields=["status"])
-    await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id)
+    await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id, not_before=at + timedelta(minutes=campaign.payout_hold_minutes))
     await audit.record(
         system(ACTOR), "reward.grant", "reward", reward.id, bank_id=reward.bank_id,
         before={"status": HELD}, after={"status": DUE, "milestone": campaign.milestone, "stage": referral.stage, "amount_fen": reward.amount_fen},

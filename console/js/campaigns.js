@@ -107,7 +107,7 @@ function problemBox(error) {
 
 // Yuan fields turned into fen; a text that is not an amount is refused before anything is sent.
 const MONEY_FIELDS = { budget_yuan: ["budget_fen", "预算"], reward_yuan: ["reward_fen", "单笔奖励"], packet_min_yuan: ["packet_min_fen", "红包最小金额"], packet_max_yuan: ["packet_max_fen", "红包最大金额"] };
-const COUNT_FIELDS = ["per_person_limit", "per_day_limit", "packet_count"];
+const COUNT_FIELDS = ["per_person_limit", "per_day_limit", "packet_count", "payout_hold_minutes"];
 
 function termsOf(values) {
   const terms = { kind: values.kind, name: values.name || "", audience: values.audience, starts_at: isoFromLocal(values.starts_at), ends_at: isoFromLocal(values.ends_at) };
@@ -136,6 +136,8 @@ function createForm() {
     money("packet_min_yuan", "红包最小金额（元）", "如 1"),
     money("packet_max_yuan", "红包最大金额（元）", "如 8.88"),
   ];
+  // A hold lets the payout's checks see a farm fill the winner's phone before any money leaves.
+  const hold = field("发放等待（分钟）", h("input", { name: "payout_hold_minutes", type: "number", min: 0, max: 10080, value: "0", testid: "input-payout_hold_minutes" }));
   const form = h(
     "form",
     { testid: "create-form", novalidate: true },
@@ -150,6 +152,7 @@ function createForm() {
     field("奖励节点", milestone),
     reward,
     packets,
+    hold,
     h("button", { type: "submit", class: "primary", testid: "create" }, "创建活动（草稿）"),
     status,
   );
@@ -163,6 +166,7 @@ function createForm() {
     show(milestone.closest("label"), kind.value !== "red_packet");
     show(reward, FIXED_REWARD.includes(kind.value));
     for (const label of packets) show(label, kind.value === "red_packet");
+    show(hold, kind.value === "red_packet" || FIXED_REWARD.includes(kind.value));
   };
   kind.addEventListener("change", fit);
   fit();
@@ -200,6 +204,7 @@ function termsFacts(c) {
   if (c.milestone) pairs.push(["奖励节点", MILESTONES[c.milestone] || c.milestone]);
   if (c.reward_fen) pairs.push(["单笔奖励", yuan(c.reward_fen)]);
   if (c.kind === "red_packet") pairs.push(["红包", `${c.packet_count} 个，每个 ${yuan(c.packet_min_fen)} ~ ${yuan(c.packet_max_fen)}`]);
+  if (c.payout_hold_minutes) pairs.push(["发放等待", `${c.payout_hold_minutes} 分钟`]);
   if (c.change_request_id) pairs.push(["预算复核单", `#${c.change_request_id}${c.approved_by ? "（已复核）" : ""}`]);
   pairs.push(["创建时间", dateTime(c.created_at)]);
   return facts(pairs);

@@ -77,6 +77,7 @@ def test_a_marketer_creates_a_campaign_and_sees_its_funnel_move_after_a_referred
     form.get_by_test_id("input-milestone").select_option("applied")
     form.get_by_test_id("input-reward_yuan").fill("8.80")
     form.get_by_test_id("input-per_person_limit").fill("5")
+    form.get_by_test_id("input-payout_hold_minutes").fill("60")
     form.get_by_test_id("create").click()
     tab.page.get_by_test_id("campaign-detail").wait_for()
 
@@ -85,6 +86,7 @@ def test_a_marketer_creates_a_campaign_and_sees_its_funnel_move_after_a_referred
     created = live.get("hz.marketer", f"{CAMPAIGNS}/{campaign_id}").json()
     # What was typed in yuan reached the server in fen.
     assert (created["name"], created["status"], created["budget_fen"], created["reward_fen"], created["milestone"]) == (name, "draft", 2_000_000, 880, "applied")
+    assert created["payout_hold_minutes"] == 60
     assert tab.page.get_by_test_id(f"campaign-{campaign_id}").is_visible()
 
     click_action(tab, "submit", "live")  # starting now, within the budget threshold: runs at once

@@ -52,6 +52,9 @@ def test_sound_red_packet_terms_have_no_problems():
         ({"kind": "lottery"}, "kind"),
         ({"audience": "everyone"}, "audience"),
         ({"name": ""}, "name"),
+        ({"payout_hold_minutes": -1}, "payout_hold_minutes"),
+        ({"payout_hold_minutes": campaigns.MAX_PAYOUT_HOLD_MINUTES + 1}, "payout_hold_minutes"),
+        ({"kind": "qr_share", "packet_count": None, "packet_min_fen": None, "packet_max_fen": None, "payout_hold_minutes": 30}, "payout_hold_minutes"),
     ],
 )
 def test_each_broken_term_is_named(change, field):
@@ -323,3 +326,15 @@ async def test_a_customer_sees_the_live_campaigns_of_their_bank_and_channel(app,
     assert answer.json["items"][0]["packets_left"] == 10
     assert "committed_fen" not in answer.json["items"][0]
     assert bank_app_only.id not in [c["id"] for c in answer.json["items"]]
+
+
+async def test_a_payout_hold_is_set_over_http_within_a_week(client, demo):
+    console = StaffConsole(client)
+
+    held = await console.post("hz.marketer", ADMIN, json_terms(payout_hold_minutes=45))
+    too_long = await console.post("hz.marketer", ADMIN, json_terms(payout_hold_minutes=campaigns.MAX_PAYOUT_HOLD_MINUTES + 1))
+
+    assert (held.status, held.json["payout_hold_minutes"]) == (201, 45), held.text
+    assert too_long.status == 422
+    assert (await Campaign.get(id=held.json["id"])).payout_hold_minutes == 45
+    assert await Campaign.all().count() == 1

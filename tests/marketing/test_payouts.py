@@ -4,6 +4,7 @@ really paid from the fake's own ledger."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -12,9 +13,15 @@ from infra import clock
 from infra.audit import AuditEntry
 from infra.errors import IllegalTransition
 from infra.outbox import OutboxMessage, RelayPolicy
+from lending_core.customers.models import Customer
+from lending_core.org.models import Staff
+from marketing import abuse, red_packets, rewards
+from marketing import service as invites
 from marketing.models import Campaign, Payout, Reward
 from marketing.payouts import PAYOUT_STATUS, REWARD_PAYOUT, WAITING_FOR_RECONCILIATION, bill_number, top_up_order_id
+from tests.marketing.campaign_support import red_packet_terms, scheduled_campaign
 from tests.marketing.payout_support import FakePay, campaign, due_reward, make_due_now, relay_all, wechat_customer
+from tests.marketing.support import customer_code, device, new_customer
 
 MCH_ID = "1900000109"
 
@@ -294,3 +301,107 @@ async def test_no_phone_appears_in_logs_or_the_audit(settings, redis, pay, caplo
     assert "17012345678" not in caplog.text
     audits = await AuditEntry.filter(object_type="reward", object_id=str(reward.id)).values_list("after", flat=True)
     assert audits and "17012345678" not in str(audits)
+
+
+# ---- a farm's phone ------------------------------------------------------------------------------
+
+
+async def _on_phone(phone: str, customer, others: int = 0) -> None:
+    """The customer and ``others`` more customers have all signed in on ``phone``."""
+    await invites.note_device("customer", customer.id, phone)
+    for _ in range(others):
+        await invites.note_device("customer", (await new_customer()).id, phone)
+
+
+async def test_a_reward_to_a_customer_on_a_phone_more_than_three_customers_use_is_returned_unpaid(settings, redis, pay):
+    packets = await campaign("red_packet", budget_fen=5_000)
+    winner, _ = await wechat_customer()
+    await _on_phone(device(), winner, abuse.PAYOUT_DEVICE_LIMIT)  # four on the phone
+    reward, _ = await due_reward(packets, winner, 300)
+
+    await relay_all(settings, redis)
+
+    reward = await Reward.get(id=reward.id)
+    assert (reward.status, reward.failure_code, reward.reason) == ("returned", "SHARED_DEVICE", "不符合活动规则")
+    assert (await Payout.get(reward_id=reward.id)).status == "failed"
+    assert (await Campaign.get(id=packets.id)).committed_fen == 0
+    assert await pay.ledger() == []
+    assert await AuditEntry.filter(action="reward.returned", object_id=str(reward.id)).count() == 1
+
+
+async def test_a_family_phone_and_an_account_managers_phone_are_paid(settings, redis, pay):
+    packets = await campaign("red_packet", budget_fen=5_000, per_person_limit=1)
+    family, _ = await wechat_customer()
+    await _on_phone(device(), family, abuse.PAYOUT_DEVICE_LIMIT - 1)  # three on the phone
+    helped, _ = await wechat_customer()
+    branch_phone = device()
+    await _on_phone(branch_phone, helped, 10)
+    await invites.note_device("staff", (await Staff.get(username="hz.manager")).id, branch_phone)
+    rewards = [(await due_reward(packets, who, 300))[0] for who in (family, helped)]
+
+    await relay_all(settings, redis)
+
+    assert [(await Reward.get(id=r.id)).status for r in rewards] == ["paid", "paid"]
+    assert len(await pay.ledger()) == 2
+
+
+async def test_the_phone_is_checked_before_the_first_attempt_only(settings, redis, pay):
+    # A later attempt may follow a payment WeChat Pay made and could not confirm: refusing it then
+    # would return money that is out.
+    packets = await campaign("red_packet")
+    winner, _ = await wechat_customer()
+    phone = device()
+    await _on_phone(phone, winner)
+    reward, _ = await due_reward(packets, winner, 300)
+    await pay.fault(err_code="SYSTEMERROR")
+    await relay_all(settings, redis)
+    assert (await Reward.get(id=reward.id)).status == "paying"
+
+    await _on_phone(phone, winner, abuse.PAYOUT_DEVICE_LIMIT)
+    await make_due_now()
+    await relay_all(settings, redis)
+    assert (await Reward.get(id=reward.id)).status == "paid"
+
+
+async def test_a_campaigns_hold_lets_the_check_see_a_farm_fill_the_winners_phone(settings, redis, pay):
+    live = await scheduled_campaign(replace(red_packet_terms(), payout_hold_minutes=60))
+    phone = device()
+    first, _ = await wechat_customer()
+    await _on_phone(phone, first)  # alone on the phone when it wins: it looks like anybody
+    desk = red_packets.GrabDesk(redis, settings.redis_key_prefix)
+    try:
+        won = await desk.grab(live.id, red_packets.Grabber(first.id, live.bank_id, "wechat_miniprogram", phone, "117.136.0.9"))
+    finally:
+        await desk.close()
+
+    await relay_all(settings, redis)
+    message = await OutboxMessage.filter(topic="marketing.pay_reward").get()
+    assert (message.status, message.attempts) == ("pending", 0)  # held
+    assert message.next_attempt_at >= clock.now() + timedelta(minutes=59)
+
+    await _on_phone(phone, first, abuse.PAYOUT_DEVICE_LIMIT)  # the farm moves in during the hold
+    await make_due_now()  # the hour passes
+    await relay_all(settings, redis)
+    reward = await Reward.get(id=won.reward_id)
+    assert (reward.status, reward.failure_code) == ("returned", "SHARED_DEVICE")
+    assert await pay.ledger() == []
+
+
+async def test_a_referral_reward_granted_in_a_campaign_with_a_hold_is_paid_after_it(settings, redis, pay):
+    cash = await campaign("referral_reward", milestone="registered", payout_hold_minutes=30)
+    inviter, _ = await wechat_customer()
+    code = await customer_code(await Customer.get(id=inviter.id), device_id=device())
+    friend = await new_customer()
+    referral = await invites.bind(friend.id, code.code, device_id=device(), ip="36.1.2.3", channel="wechat_miniprogram")
+
+    (reward,) = await rewards.settle(referral.id)
+
+    assert reward.status == "due"
+    message = await OutboxMessage.filter(topic="marketing.pay_reward").get()
+    assert message.next_attempt_at >= clock.now() + timedelta(minutes=29)
+    await relay_all(settings, redis)
+    assert (await OutboxMessage.get(id=message.id)).status == "pending"  # held
+    await make_due_now()
+    await relay_all(settings, redis)
+    assert (await Reward.get(id=reward.id)).status == "paid"
+    assert (await Campaign.get(id=cash.id)).committed_fen == 1000
