@@ -24,6 +24,10 @@ link's would; the first accounts, with nobody to invite them yet, refer themselv
 and one red-packet grab from its phone and address. A grab refused for velocity is retried
 after its ``retry_after``, as a patient farm would: the same attempt, not a new one.
 
+Both campaigns hold payouts for ``HOLD_MINUTES`` (``payout_hold_minutes``), as a bank running
+rewards against farms would. The drill lets the hold pass (the payout messages are made due) and
+runs the real payout handler, paying into a WeChat Pay stand-in that records what it paid.
+
 The ordinary users: ``--ordinary`` people, each on a phone of their own. A quarter are customers of
 some weeks' standing who invite three friends each (the rest); 40 % of everybody sits behind a
 carrier NAT, in groups of 20 to 50 sharing one address. Each friend logs in with the code it was
@@ -32,9 +36,10 @@ sent, and everybody grabs once (retrying velocity refusals as the farm does).
 Counted from what the database holds afterwards:
 
 - farm attempts: one referral attempt and one grab per account; rewards reaching the farm:
-  referral rewards held or granted to farm accounts plus red packets farm accounts won;
+  referral rewards and red packets paid to farm accounts;
 - ordinary users wrongly refused: people with a legitimate binding, referral reward or grab
-  refused (a friend not bound, an inviter's reward failed, a grab not won).
+  refused (a friend not bound, an inviter's reward not paid, a grab not won or its packet not
+  paid).
 
 Targets: farm rewards ≤ 1 % of its attempts; ordinary users wrongly refused ≤ 1 %. The run
 writes its section of docs/reliability.md itself. Fixed seed: the same run every time.
@@ -67,6 +72,7 @@ FARM_MODES = (("self", 0.10), ("same_device", 0.20), ("ring", 0.20), ("cross_dev
 INVITERS_SHARE, FRIENDS_EACH = 0.25, 3
 NAT_SHARE, NAT_GROUP = 0.40, (20, 50)
 GRAB_ROUNDS, GRAB_CONCURRENCY = 6, 50
+HOLD_MINUTES = 60
 
 
 @dataclass
@@ -84,9 +90,11 @@ class Outcome:
     farm_phones: int
     ordinary_users: int
     farm_attempts: int = 0
-    farm_rewards: int = 0  # referral rewards held/granted + red packets won, by farm accounts
+    farm_rewards: int = 0  # referral rewards and red packets paid to farm accounts
     farm_referral_rewards: int = 0
     farm_packets: int = 0
+    farm_won: int = 0  # red packets farm accounts won (paid or not)
+    farm_payouts: Counter = field(default_factory=Counter)  # how each farm reward that reached a payout ended
     farm_binds: Counter = field(default_factory=Counter)  # outcome of each farm referral attempt
     farm_grabs: Counter = field(default_factory=Counter)
     ordinary_refused: int = 0
@@ -107,21 +115,34 @@ class Outcome:
 
 
 async def _arrive(bank_id: int, device_id: str, ip: str, *, farm: bool, days_ago: int = 0, scene: str | None = None) -> tuple[Person, object]:
-    """A first mini-program login as the login route makes it: the customer, their bank, the device
-    noted and, with a ``scene`` invite code, the binding (or why not)."""
+    """A first mini-program login as the login route makes it: the customer and their
+    mini-program account, their bank, the device noted and, with a ``scene`` invite code, the
+    binding (or why not)."""
+    from channels import wechat
+    from channels.sessions import TokenPolicy
     from infra import clock
-    from infra.actors import Actor, system
-    from lending_core.customers import service as customers
     from lending_core.customers.models import Customer
     from marketing import service as invites
 
-    arrival = await customers.arrive_by_wechat(system("abuse-drill"), appid=APPID, openid=f"o{uuid.uuid4().hex}", unionid=None)
-    customer_id = arrival.customer.id
-    await customers.choose_bank(Actor(kind="customer", id=customer_id, channel=CHANNEL), bank_id)
+    login = await wechat.login(DrillMiniProgram(), f"o{uuid.uuid4().hex}", bank_id=bank_id,
+                              policy=TokenPolicy(secret_key="abuse-drill-made-up-signing-key-of-32-bytes", access_ttl_seconds=900, refresh_ttl_seconds=3600))
+    customer_id = login.customer.id
     if days_ago:
         await Customer.filter(id=customer_id).update(created_at=clock.now() - timedelta(days=days_ago))
     arrival = await invites.on_login(customer_id, scene=scene, device_id=device_id, ip=ip, channel=CHANNEL)
     return Person(customer_id, device_id, ip, farm), arrival
+
+
+class DrillMiniProgram:
+    """Stands in for WeChat's ``code2session`` (``channels.ports.MiniProgram``): the login code
+    the drill makes up is the person's openid."""
+
+    appid = APPID
+
+    async def code_to_session(self, code: str):
+        from channels.ports import WeChatSession
+
+        return WeChatSession(openid=code, unionid=None, session_key="drill-session-key")
 
 
 async def _code(person: Person, bank_id: int) -> str:
@@ -161,14 +182,15 @@ async def run_drill(redis, *, key_prefix: str, farm: int = 1000, ordinary: int =
     """Run the drill on an open database holding the demo data; returns what it counted."""
     from lending_core.org.models import Bank, Staff
     from marketing import red_packets, rewards
-    from marketing.models import Campaign, InviteReferral, Reward
+    from marketing.models import HELD, PAID, Campaign, InviteReferral, Reward
 
     started = time.monotonic()
     rng = random.Random(seed)
     bank_id = (await Bank.get(code=BANK)).id
     creator = await Staff.get(username="hz.manager")
     now = datetime.now(timezone.utc)
-    window = {"status": "live", "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=30), "bank_id": bank_id, "created_by_id": creator.id}
+    window = {"status": "live", "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=30), "bank_id": bank_id, "created_by_id": creator.id,
+              "payout_hold_minutes": HOLD_MINUTES}
     people = farm + ordinary
     cash = await Campaign.create(kind="referral_reward", name="邀请有礼(演练)", milestone="registered", reward_fen=1_000,
                                  per_person_limit=5, per_day_limit=5, budget_fen=1_000 * people, **window)
@@ -266,31 +288,81 @@ async def run_drill(redis, *, key_prefix: str, farm: int = 1000, ordinary: int =
     finally:
         await desk.close()
 
+    await _pay_after_the_hold()
+
     # Count what the database holds.
     farm_ids = {p.customer_id for p in farm_people}
-    counted = rewards.COUNTED
-    outcome.farm_referral_rewards = await Reward.filter(campaign_id=cash.id, customer_id__in=farm_ids, status__in=counted).count()
-    outcome.farm_packets = await Reward.filter(campaign_id=packets.id, customer_id__in=farm_ids).count()
+    outcome.farm_referral_rewards = await Reward.filter(campaign_id=cash.id, customer_id__in=farm_ids, status=PAID).count()
+    outcome.farm_packets = await Reward.filter(campaign_id=packets.id, customer_id__in=farm_ids, status=PAID).count()
+    outcome.farm_won = await Reward.filter(campaign_id=packets.id, customer_id__in=farm_ids).count()
     outcome.farm_rewards = outcome.farm_referral_rewards + outcome.farm_packets
+    for status, code in await Reward.filter(campaign_id__in=[cash.id, packets.id], customer_id__in=farm_ids, status__not=HELD).values_list("status", "failure_code"):
+        outcome.farm_payouts[f"{status}:{code}" if code else status] += 1
     outcome.farm_attempts = attempts + len(farm_people)
     for person in farm_people:
         outcome.farm_grabs[final[person.customer_id]] += 1
+    unpaid = dict(await Reward.filter(campaign_id=packets.id, status__not=PAID).values_list("customer_id", "failure_code"))
     for person in ordinary_people:
         if final[person.customer_id] != "won":
             refused_ordinary.add(person.customer_id)
             outcome.ordinary_refusals[f"grab:{final[person.customer_id]}"] += 1
+        elif person.customer_id in unpaid:
+            refused_ordinary.add(person.customer_id)
+            outcome.ordinary_refusals[f"packet:{unpaid[person.customer_id]}"] += 1
     # Each bound friend should have earned their inviter a reward held or granted.
     ordinary_referrals = await InviteReferral.filter(referee_id__in=[f.customer_id for f in friends]).values_list("id", "inviter_customer_id")
     earned = {r: (status, code) for r, status, code in await Reward.filter(
         campaign_id=cash.id, referral_id__in=[r for r, _ in ordinary_referrals]).values_list("referral_id", "status", "failure_code")}
     for referral_id, inviter_id in ordinary_referrals:
         status, code = earned.get(referral_id, ("none", None))
-        if status not in counted:
+        if status != PAID:
             refused_ordinary.add(inviter_id)
             outcome.ordinary_refusals[f"reward:{code or status}"] += 1
     outcome.ordinary_refused = len(refused_ordinary)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+class DrillWeChatPay:
+    """Stands in for WeChat Pay (``marketing.ports.WeChatPay``): pays every bill once and keeps a
+    record of it. The drill measures our controls; the real client and the protocol are proved
+    against the fake WeChat Pay in ``tests/integrations`` and the faults drill."""
+
+    mch_id, appid = "1900000109", APPID
+
+    def __init__(self) -> None:
+        self.paid: dict[str, object] = {}
+
+    async def send_mini_program_red_packet(self, *, bill_no: str, openid: str, amount_fen: int, act_name: str, wishing: str, remark: str):
+        from marketing.ports import RedPacketRecord, RedPacketSent
+
+        if bill_no not in self.paid:
+            self.paid[bill_no] = RedPacketRecord(bill_no, "SENT", amount_fen, openid, f"drill{len(self.paid) + 1:012d}")
+        return RedPacketSent(bill_no, self.paid[bill_no].detail_id, amount_fen, package=f"drill-{bill_no}")
+
+    async def red_packet_record(self, bill_no: str):
+        return self.paid.get(bill_no)
+
+    def open_packet_params(self, package: str) -> dict:
+        return {"package": package}
+
+
+async def _pay_after_the_hold() -> int:
+    """Let the campaigns' payout hold pass (the payout messages become due now) and relay them
+    through the real payout handler; returns how many were handled."""
+    from infra import clock
+    from infra.outbox import OutboxMessage, relay_once
+    from marketing.payouts import PAY_TOPIC, Payer
+    from server.handlers import mini_program_openids
+
+    await OutboxMessage.filter(topic=PAY_TOPIC, status="pending").update(next_attempt_at=clock.now())
+    pay = DrillWeChatPay()
+    # Only red packets are paid here (referral cash goes out as one); there is no phone credit.
+    handlers = {PAY_TOPIC: Payer(wechat_pay=pay, top_up=None, openids=mini_program_openids(APPID))}
+    handled = 0
+    while sent := await relay_once(handlers):
+        handled += sent
+    return handled
 
 
 async def _grab(desk, campaign_id: int, bank_id: int, person: Person) -> tuple[str, int]:
@@ -315,9 +387,12 @@ def verdict(value: float) -> str:
 
 
 def report(outcome: Outcome, command: str) -> str:
+    from marketing.abuse import PAYOUT_DEVICE_LIMIT
+
     binds = ", ".join(f"{k} {v}" for k, v in sorted(outcome.farm_binds.items()))
     grabs = ", ".join(f"{k} {v}" for k, v in sorted(outcome.farm_grabs.items()))
     refusals = ", ".join(f"{k} {v}" for k, v in sorted(outcome.ordinary_refusals.items())) or "none"
+    payouts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.farm_payouts.items())) or "none"
     return f"""## Abuse drill (issue 10.5)
 
 Run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL and Redis on this machine,
@@ -330,14 +405,16 @@ is in `bench/abuse_drill.py`.
 | rewards reaching the farm / its attempts | {outcome.farm_rewards:,} / {outcome.farm_attempts:,} = {outcome.farm_ratio:.1%} | ≤ 1% | {verdict(outcome.farm_ratio)} |
 | ordinary users wrongly refused | {outcome.ordinary_refused:,} / {outcome.ordinary_users:,} = {outcome.ordinary_ratio:.1%} | ≤ 1% | {verdict(outcome.ordinary_ratio)} |
 
-- Farm: {outcome.farm_accounts:,} accounts; referral rewards held or granted to farm accounts {outcome.farm_referral_rewards:,}, red packets won {outcome.farm_packets:,}.
+- Farm: {outcome.farm_accounts:,} accounts; paid {outcome.farm_referral_rewards:,} referral rewards and {outcome.farm_packets:,} of the {outcome.farm_won:,} red packets it won.
 - Farm referral attempts (mode:outcome): {binds}.
 - Farm grabs: {grabs}.
+- Farm rewards after the payout hold (status:code): {payouts}.
 - Ordinary refusals (what:why): {refusals}.
-- What bounds the farm's take: a phone counts as one person for red packets, and a phone another
-  customer already uses brings no new referee. The first account on each phone still looks like an
-  ordinary user when it is rewarded, so about one packet and at most a referral reward per phone get
-  through: {outcome.farm_phones} phones against {outcome.farm_accounts:,} accounts, {outcome.farm_phones / outcome.farm_attempts:.1%}–{2 * outcome.farm_phones / outcome.farm_attempts:.1%} of the attempts.
+- What bounds the farm's take: a phone counts as one person for red packets; a phone another
+  customer already uses brings no new referee; and a reward to a customer on a phone more than
+  {PAYOUT_DEVICE_LIMIT} customers use is not paid (checked when the campaign's {HOLD_MINUTES}-minute payout hold
+  ends, so a farm's first account on a phone, which looks like anybody when it wins, is caught
+  once the farm has filled the phone).
 """
 
 

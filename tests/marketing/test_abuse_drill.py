@@ -1,11 +1,10 @@
 """The abuse drill's core (bench/abuse_drill.py) at a small scale, so `make test` keeps its logic
 honest; the full run (1,000 farm accounts on 20 phones, 1,000 ordinary users) is `make abuse-drill`.
 
-The farm here is 60 accounts on 3 phones beside 60 ordinary users. The controls cannot tell the
-first account on a phone from an ordinary user at the moment it is rewarded, so about one red
-packet and at most one referral reward per phone reach the farm: here some 3–6 of 120 attempts,
-at full scale 20–40 of 2,000 (1–2 %). The issue's 1 % target is therefore asserted as a known miss
-(strict: the test fails once the target is met, and the marker goes then)."""
+The farm here is 60 accounts on 3 phones beside 60 ordinary users. A phone counts as one person
+for red packets and brings no new referee once another customer uses it, so at most one of each
+reward per phone is won; the payout's check of the winner's phone (``marketing.abuse``, after the
+campaigns' hold) then refuses those too. The farm's take stays within the issue's 1 %."""
 
 from __future__ import annotations
 
@@ -26,17 +25,12 @@ async def outcome(demo, redis):
     return await run_drill(redis, key_prefix=redis.test_prefix, farm=FARM, ordinary=ORDINARY, devices=PHONES, seed=7)
 
 
-async def test_ordinary_users_are_not_refused_and_the_farm_earns_at_most_one_of_each_reward_per_phone(outcome):
+async def test_ordinary_users_are_not_refused_and_the_farm_takes_at_most_one_percent_of_its_attempts(outcome):
     assert outcome.ordinary_users == ORDINARY
     assert outcome.ordinary_ratio <= 0.01, outcome.ordinary_refusals
     assert outcome.farm_attempts >= 2 * FARM - 1  # a referral attempt and a grab per account
-    assert outcome.farm_packets <= PHONES, outcome.farm_grabs
-    assert outcome.farm_referral_rewards <= PHONES, outcome.farm_binds
-
-
-@pytest.mark.xfail(strict=True, reason="the first account on each farm phone looks like an ordinary user when rewarded: floor ≈ phones / accounts")
-async def test_rewards_reaching_the_farm_are_at_most_one_percent_of_its_attempts(outcome):
-    assert outcome.farm_ratio <= 0.01, (outcome.farm_rewards, outcome.farm_attempts)
+    assert 0 < outcome.farm_won <= PHONES, outcome.farm_grabs  # the grab's own limit held, and the payout check had work
+    assert outcome.farm_ratio <= 0.01, (outcome.farm_rewards, outcome.farm_attempts, outcome.farm_payouts)
 
 
 # ---- the two controls the drill showed missing ---------------------------------------------------
