@@ -376,6 +376,7 @@ class GrabDesk:
     _asks: list = field(default_factory=list)
     _wins: list = field(default_factory=list)
     _tasks: list = field(default_factory=list)
+    _running: set = field(default_factory=set)  # script calls and commits out now
     _terms: dict = field(default_factory=dict)
     _rebuilding: dict = field(default_factory=dict)
 
@@ -463,7 +464,13 @@ class GrabDesk:
             loop.create_task(self._commit_loop(), context=contextvars.Context()),
         ]
 
-    async def close(self) -> None:
+    async def close(self, *, drain_seconds: float = 10.0) -> None:
+        """Stop the loops once every grab asked has been decided and every packet taken from the
+        pool committed (or the time is up): a worker stopped between the two would leave packets
+        out of the pool with no reward until the pool is next rebuilt."""
+        deadline = time.monotonic() + drain_seconds
+        while (self._asks or self._wins or self._running) and time.monotonic() < deadline and not any(t.done() for t in self._tasks):
+            await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -487,8 +494,17 @@ class GrabDesk:
                     by_campaign.setdefault(ask.terms.id, []).append(ask)
                 for asks in by_campaign.values():
                     await in_flight.acquire()
-                    task = asyncio.get_running_loop().create_task(self._decide(asks))
-                    task.add_done_callback(lambda _: in_flight.release())
+                    self._run(self._decide(asks), in_flight)
+
+    def _run(self, work, in_flight: asyncio.Semaphore) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._running.add(task)
+
+        def done(_) -> None:
+            self._running.discard(task)
+            in_flight.release()
+
+        task.add_done_callback(done)
 
     async def _decide(self, asks: list[_Ask]) -> None:
         try:
@@ -576,8 +592,7 @@ class GrabDesk:
             while self._wins:
                 batch, self._wins = self._wins, []
                 await in_flight.acquire()
-                task = asyncio.get_running_loop().create_task(self._commit_batch(batch))
-                task.add_done_callback(lambda _: in_flight.release())
+                self._run(self._commit_batch(batch), in_flight)
 
     async def _commit_batch(self, batch: list[_Win]) -> None:
         for campaign_wins in _by_campaign(batch).values():

@@ -79,6 +79,10 @@ def create_app(
     )
     app.ctx.redis = redis if redis is not None else create_redis(settings)
     app.ctx.providers = build_providers(settings, app.ctx.redis)
+    if manage_database:
+        # First: Sanic runs shutdown listeners last-registered first, so the database and Redis
+        # close after every blueprint's own shutdown (the grab desk's last commits) is done.
+        _manage_database(app, settings)
 
     for blueprint in (health.bp, staff_auth.bp, admin.bp, customer.bp, customer.banks_bp, channels.bp, open_platform.bp, risk_lists.bp, lending.bp, lending.staff_bp, contracts.bp, loans.bp, marketing.bp):
         app.blueprint(blueprint)
@@ -94,8 +98,6 @@ def create_app(
     # Before sanic-ext builds the OpenAPI document (priority -1000), whatever blueprints were added.
     app.before_server_start(document_models, priority=0)
     _add_request_context(app)
-    if manage_database:
-        _manage_database(app, settings)
     if settings.run_embedded_workers:
         _run_embedded_workers(app)
     return app

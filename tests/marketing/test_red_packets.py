@@ -310,3 +310,49 @@ async def test_redis_down_campaign_routes_answer_503_and_lending_routes_work(set
     assert products.status == 200, products.text
     assert rewards.status == 200
     assert await Reward.all().count() == 0 and (await Campaign.get(id=live.id)).committed_fen == 0
+
+
+async def test_a_desk_closed_mid_grab_commits_what_it_took_from_the_pool_first(settings, redis, demo):
+    # A worker stopped (a deploy, Ctrl-C) while grabs are out: each packet taken is committed as a
+    # reward before the loops stop, so the pool and the database still agree.
+    live = await scheduled_campaign()
+    bank = await bank_id()
+    desk = red_packets.GrabDesk(redis, settings.redis_key_prefix)
+    grabbers = [await new_customer(bank="HZRCB") for _ in range(5)]
+    grabs = [asyncio.ensure_future(desk.grab(live.id, red_packets.Grabber(c.id, bank, "wechat_miniprogram", f"dev-{c.id}", "36.1.2.3"))) for c in grabbers]
+    while not desk._asks:  # the grabs are asked: the script call and the commit are still to come
+        await asyncio.sleep(0)
+
+    await desk.close()
+
+    won = await asyncio.wait_for(asyncio.gather(*grabs), timeout=5)  # none left hanging
+    state = await red_packets.pool_state(redis, live.id, key_prefix=settings.redis_key_prefix)
+    assert len(won) == await Reward.filter(campaign_id=live.id).count() == 5
+    assert live.packet_count - state["packets_left"] == 5
+
+
+async def test_a_stopping_worker_closes_the_grab_desk_before_the_database_and_redis(settings, monkeypatch):
+    # Sanic runs shutdown listeners last-registered first: the desk's last commits need both.
+    from server import database
+
+    closed = []
+
+    async def close_database():
+        closed.append("database")
+
+    async def close_desk(self, **_):
+        closed.append("desk")
+
+    class Redis:
+        async def aclose(self):
+            closed.append("redis")
+
+    monkeypatch.setattr(database, "close_database", close_database)
+    monkeypatch.setattr(red_packets.GrabDesk, "close", close_desk)
+    app = create_app(settings, redis=Redis())
+    app.ctx.grab_desk = red_packets.GrabDesk(None, "test:")
+    app.signalize()  # what starting the server does first
+
+    await app._server_event("shutdown", "after", loop=asyncio.get_running_loop())
+
+    assert closed == ["desk", "database", "redis"]
