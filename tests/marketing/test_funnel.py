@@ -3,7 +3,6 @@ API, → disbursed on the loans' outbox message; repeated, reordered and other b
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from tortoise.transactions import in_transaction
