@@ -357,7 +357,8 @@ async def _pay_after_the_hold() -> int:
 
     await OutboxMessage.filter(topic=PAY_TOPIC, status="pending").update(next_attempt_at=clock.now())
     pay = DrillWeChatPay()
-    # Only red packets are paid here (referral cash goes out as one); there is no phone credit.
+    # No top-up provider: the drill's campaigns pay red packets and referral cash (sent as a red
+    # packet), never phone credit.
     handlers = {PAY_TOPIC: Payer(wechat_pay=pay, top_up=None, openids=mini_program_openids(APPID))}
     handled = 0
     while sent := await relay_once(handlers):
