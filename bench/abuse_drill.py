@@ -59,6 +59,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bench.run import machine, postgres_env, write_drill_section
+from infra.settings import DEMO_WECHAT_PAY_MCH_ID
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_abuse"
@@ -328,7 +329,7 @@ class DrillWeChatPay:
     record of it. The drill measures our controls; the real client and the protocol are proved
     against the fake WeChat Pay in ``tests/integrations`` and the faults drill."""
 
-    mch_id, appid = "1900000109", APPID
+    mch_id, appid = DEMO_WECHAT_PAY_MCH_ID, APPID
 
     def __init__(self) -> None:
         self.paid: dict[str, object] = {}

@@ -52,15 +52,11 @@ LIMIT 1
 """
 
 
-async def device_crowd(customer_id: int) -> int:
-    """The most customers (this one included) seen on any one phone this customer uses, phones
-    an account manager also uses aside; 0 when none is known."""
-    row = await sql.fetch_one(DEVICE_CROWD_SQL, customer=customer_id)
-    return int(row["customers"]) if row else 0
-
-
 async def on_a_crowded_device(customer_id: int) -> bool:
-    return await device_crowd(customer_id) > PAYOUT_DEVICE_LIMIT
+    """Whether a phone this customer uses is used by more than ``PAYOUT_DEVICE_LIMIT`` customers
+    (this one included), phones an account manager also uses aside."""
+    row = await sql.fetch_one(DEVICE_CROWD_SQL, customer=customer_id)
+    return row is not None and int(row["customers"]) > PAYOUT_DEVICE_LIMIT
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Mapping
 
 from tortoise.expressions import Q
@@ -193,6 +193,11 @@ def check(terms: Terms) -> None:
 
 
 # ---- status --------------------------------------------------------------------------------------
+
+
+def payout_not_before(campaign: Campaign, granted_at: datetime) -> datetime:
+    """When a reward granted at ``granted_at`` may be paid: after the campaign's payout hold."""
+    return granted_at + timedelta(minutes=campaign.payout_hold_minutes)
 
 
 def effective_status(campaign: Campaign, at: datetime) -> str:

@@ -787,7 +787,7 @@ async def _record_wins_postgres(connection, wins: list[_Win]) -> dict[int, objec
             [w.seq for w in wins],
             [w.index for w in wins],
             PAY_REWARD_TOPIC,
-            at + timedelta(minutes=terms.payout_hold_minutes),  # when the payout may go
+            campaigns.payout_not_before(terms, at),  # duck-typed, as effective_status
         ],
     )
     reward_ids = {row["packet_index"]: row["id"] for row in rows if row["outcome"] == "won"}
@@ -832,7 +832,7 @@ async def _record_wins_orm(wins: list[_Win]) -> dict[int, object]:
         outcomes.update({id(win): CampaignNotLive() for win in kept})
         return outcomes
     rewards = []
-    pay_from = at + timedelta(minutes=terms.payout_hold_minutes)
+    pay_from = campaigns.payout_not_before(terms, at)
     for win in kept:
         reward = await Reward.create(
             campaign_id=terms.id, bank_id=_reward_bank(win), customer_id=win.ask.grabber.customer_id, kind=RED_PACKET,

@@ -23,7 +23,7 @@ are paid through staff incentives (``marketing.incentives``), not here.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
@@ -166,7 +166,7 @@ async def _grant(reward: Reward, campaign: Campaign, referral: InviteReferral, a
         return
     reward.status = MILESTONE.next(reward.status, "grant")
     await reward.save(update_fields=["status"])
-    await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id, not_before=at + timedelta(minutes=campaign.payout_hold_minutes))
+    await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=reward.bank_id, not_before=campaigns.payout_not_before(campaign, at))
     await audit.record(
         system(ACTOR), "reward.grant", "reward", reward.id, bank_id=reward.bank_id,
         before={"status": HELD}, after={"status": DUE, "milestone": campaign.milestone, "stage": referral.stage, "amount_fen": reward.amount_fen},
