@@ -326,6 +326,12 @@ _SCRUB = re.compile(
     + r")"
     + _STANDS_ALONE_AFTER
 )
+# What every ``_SCRUB`` match contains: 11 digits in a row (IDs, ungrouped cards and phones) or
+# 3 digits, a separator, 4 digits, a separator, 4 digits (grouped phones; the tail of a grouped
+# card's first three groups). Most log lines have neither, and on a request log line this search
+# takes about 2.5 µs where the scrub takes 17. Keep it in step with ``_SCRUB``: a line it passes
+# over is never scrubbed (tests/infra/test_pii.py checks it against the pattern's own shapes).
+_MIGHT_SCRUB = re.compile(r"[0-9](?:[0-9]{10}|[0-9]{2}[ -][0-9]{4}[ -][0-9]{4})")
 
 
 def _scrub_match(match: re.Match[str]) -> str:
@@ -342,7 +348,10 @@ def scrub_text(text: str) -> str:
     The log formatter's last line of defence. It errs on the side of masking: any standalone
     16-19 digit run is treated as a card number. Amounts such as ``12345.67`` are left alone.
     """
-    return _SCRUB.sub(_scrub_match, _as_text_unstripped(text))
+    text = _as_text_unstripped(text)
+    if not _MIGHT_SCRUB.search(text):
+        return text
+    return _SCRUB.sub(_scrub_match, text)
 
 
 def _as_text_unstripped(value: object) -> str:

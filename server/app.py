@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
-import uuid
 
 import orjson
 
@@ -26,7 +26,7 @@ from api.errors import JsonErrorHandler
 from api.validation import document_models
 from channels.sessions import TokenPolicy
 from infra import pii
-from infra.logs import log_config, request_id_var
+from infra.logs import lean_log_records, log_config, request_id_var
 from infra.outbox import run_relay
 from infra.redis import create_redis
 from infra.settings import Settings
@@ -51,6 +51,8 @@ def create_app(
     settings = settings or Settings.from_env()
     configure_pii(settings)
 
+    # Every request writes a log line: spare each one the caller and thread lookups nobody prints.
+    lean_log_records()
     app = Sanic(
         name,
         log_config=log_config(json_lines=settings.log_json, level=settings.log_level),
@@ -111,7 +113,8 @@ def _add_request_context(app: Sanic) -> None:
     @app.on_request
     async def start(request: Request) -> None:
         offered = request.headers.get("x-request-id", "")
-        request.ctx.request_id = offered if _SAFE_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        # 32 random lowercase hex characters, like uuid4().hex without building a UUID (a quarter of the cost).
+        request.ctx.request_id = offered if _SAFE_REQUEST_ID.match(offered) else os.urandom(16).hex()
         request.ctx.started = time.perf_counter()
         request_id_var.set(request.ctx.request_id)
 
