@@ -2,9 +2,10 @@
 bank, assigned round-robin to a risk officer of the customer's home branch at that bank (any
 risk officer of the bank when the branch has none, unassigned when the bank has none), with a
 deadline by severity. The officer is told by SMS through the outbox (topic ``risk.task_sms``):
-masked name, loan reference and rule, never clear personal data. Texts are rate-limited per
-officer, and one text tells of every task still untold, so a batch that opens many tasks at
-once sends a few texts, not hundreds.
+masked name, loan reference and rule, never clear personal data. One message is queued per
+officer given tasks (not per task: a batch opens hundreds of thousands of tasks for a few
+dozen officers), texts are rate-limited per officer, and one text tells of every task still
+untold, so a batch that opens many tasks at once sends a few texts, not hundreds.
 
 status: open → in_progress (an officer takes it) → resolved | escalated (open tasks may be
 escalated too).
@@ -110,9 +111,9 @@ async def open_for_signals(signals: Iterable[SignalLike], *, at: datetime) -> in
     # Bulk SQL, not the ORM's bulk_create: a batch opens tens of thousands of tasks at once.
     await bulk.insert("risk_disposal_task", TASK_COLUMNS, tasks)
     # The text is composed when sent (names are looked up then, never stored in the payload).
+    told = sorted({(bank_id, officer) for bank_id, _, _, officer, *_ in tasks if officer is not None})
     await bulk.insert("outbox_message", OUTBOX_COLUMNS, [
-        (SMS_TOPIC, orjson.dumps({"signal_id": signal_id}).decode(), bank_id, PENDING, 0, now, now)
-        for bank_id, signal_id, _, officer, *_ in tasks if officer is not None
+        (SMS_TOPIC, orjson.dumps({"officer_id": officer}).decode(), bank_id, PENDING, 0, now, now) for bank_id, officer in told
     ])
     return len(tasks)
 
@@ -142,26 +143,36 @@ class SmsRateLimited(Exception):
 
 
 def sms_handler(sms: SmsSender, *, per_hour: int = SMS_PER_HOUR):
-    """The outbox handler of ``risk.task_sms``. Idempotent: a task whose officer was told (by
-    this text or a later one naming it among others) is not texted again."""
+    """The outbox handler of ``risk.task_sms``: one text to the officer about their most urgent
+    untold task, counting the others, which it marks told with it. Idempotent: an officer with
+    no untold task (this message was delivered before, or a later one told of everything) is
+    not texted."""
 
     async def handle(message: OutboxMessage) -> None:
-        task = await DisposalTask.filter(signal_id=int(message.payload["signal_id"])).first()
-        if task is None or task.sms_sent_at is not None or task.assigned_to_id is None or task.status not in (OPEN, IN_PROGRESS):
+        officer = await Staff.get_or_none(id=await _officer_of(message.payload))
+        if officer is None or not officer.phone or not officer.is_active:
             return
-        officer = await Staff.get(id=task.assigned_to_id)
-        if not officer.phone or not officer.is_active:
+        untold = DisposalTask.filter(assigned_to_id=officer.id, sms_sent_at__isnull=True, status__in=(OPEN, IN_PROGRESS))
+        ids = await untold.order_by("deadline", "id").values_list("id", flat=True)
+        if not ids:
             return
         now = clock.now()
         recent = await DisposalTask.filter(assigned_to_id=officer.id, sms_sent_at__gte=now - timedelta(hours=1)).values_list("sms_sent_at", flat=True)
         if len(set(recent)) >= per_hour:
             raise SmsRateLimited(f"officer {officer.id} had {per_hour} texts in the last hour")
-        untold = await DisposalTask.filter(assigned_to_id=officer.id, sms_sent_at__isnull=True, status__in=(OPEN, IN_PROGRESS)).exclude(id=task.id).values_list("id", flat=True)
-        text = await task_text(task, others=len(untold))
-        await sms.send(officer.phone, text)
-        await DisposalTask.filter(id__in=[task.id, *untold], sms_sent_at__isnull=True).update(sms_sent_at=now)
+        await sms.send(officer.phone, await task_text(await DisposalTask.get(id=ids[0]), others=len(ids) - 1))
+        # By condition, not by a list of ids: a batch may give one officer tens of thousands.
+        await untold.filter(id__lte=max(ids)).update(sms_sent_at=now)
 
     return handle
+
+
+async def _officer_of(payload: dict) -> int | None:
+    if "officer_id" in payload:
+        return int(payload["officer_id"])
+    # A message queued per task, before messages were queued per officer.
+    task = await DisposalTask.filter(signal_id=int(payload["signal_id"])).first()
+    return task.assigned_to_id if task is not None else None
 
 
 async def task_text(task: DisposalTask, *, others: int = 0) -> str:

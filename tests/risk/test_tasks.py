@@ -56,9 +56,9 @@ async def test_batch_signals_open_tasks_by_severity_round_robin_in_the_branch_wi
     hz01 = (await Branch.get(code="HZ01")).id
     assert all(t.status == "open" and t.severity == "severe" and t.branch_id == hz01 for t in made)
     assert {round((t.deadline - clock.now()).total_seconds() / 3600) for t in made} == {24}
-    # One text queued per task, naming no one.
-    queued = await OutboxMessage.filter(topic=tasks.SMS_TOPIC)
-    assert len(queued) == 3 and all(set(m.payload) == {"signal_id"} for m in queued)
+    # One text queued per officer given tasks (not per task), naming no customer.
+    queued = await OutboxMessage.filter(topic=tasks.SMS_TOPIC).order_by("id")
+    assert [m.payload for m in queued] == [{"officer_id": first.id}, {"officer_id": second.id}]
 
 
 async def test_without_a_branch_officer_the_bank_officers_take_it_and_a_rerun_opens_no_second_task(demo):
@@ -110,6 +110,18 @@ async def test_the_officer_is_texted_masked_data_once_and_a_burst_becomes_one_te
     await raise_for(late, "severe")
     with pytest.raises(tasks.SmsRateLimited):
         await handle(await OutboxMessage.filter(topic=tasks.SMS_TOPIC).order_by("-id").first())
+
+
+async def test_a_message_queued_per_task_by_the_earlier_version_still_texts_the_officer(demo):
+    sms = SandboxSms()
+    risk = await Staff.get(username="hz.risk")
+    await Staff.filter(id=risk.id).update(phone="13700000001")
+    loan, *_ = await real_loan()
+    signal = await raise_for(loan, "severe")
+    old = await OutboxMessage.create(topic=tasks.SMS_TOPIC, payload={"signal_id": signal.id}, bank_id=loan.bank_id,
+                                     next_attempt_at=clock.now())
+    await tasks.sms_handler(sms)(old)
+    assert len(sms.texts("13700000001")) == 1 and await DisposalTask.filter(sms_sent_at__isnull=True).count() == 0
 
 
 async def test_officers_work_a_task_through_its_statuses_over_http(demo, client):
