@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
@@ -38,11 +40,27 @@ MODEL_MODULES = [
 POSTGRES_POOL = "minsize=2&maxsize=20"
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pooled PostgreSQL connection handed back without asyncpg's reset query (advisory unlock,
+    close cursors, unlisten, reset settings): one more round trip after every transaction and
+    query, for session state this code never makes. It takes no session-level advisory locks,
+    opens no cursors outside a transaction, listens to nothing and sets settings only with
+    ``SET LOCAL``/``set_config(..., true)``, which end with their transaction. A transaction left
+    open is still rolled back on release (asyncpg does that before the reset query)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 def tortoise_config(database_url: str) -> dict:
-    if database_url.startswith("postgres") and "maxsize=" not in database_url:
-        database_url += ("&" if "?" in database_url else "?") + POSTGRES_POOL
+    connection: str | dict = database_url
+    if database_url.startswith("postgres"):
+        if "maxsize=" not in database_url:
+            database_url += ("&" if "?" in database_url else "?") + POSTGRES_POOL
+        connection = expand_db_url(database_url)
+        connection["credentials"]["connection_class"] = PooledConnection
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection},
         "apps": {
             "models": {"models": MODEL_MODULES, "default_connection": "default", "migrations": "migrations"}
         },
@@ -77,8 +95,6 @@ async def close_database() -> None:
 async def _ensure_postgres_database(database_url: str, *, recreate: bool = False) -> None:
     if not database_url.startswith("postgres"):
         return
-    import asyncpg  # only PostgreSQL needs it
-
     url = urlparse(database_url)
     name = url.path.lstrip("/")
     if not name.replace("_", "").isalnum():
