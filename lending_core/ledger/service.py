@@ -170,15 +170,20 @@ def customer_account(bank_id: int, customer_id: int, kind: str, external_account
 
 async def open_accounts(specs: Sequence[AccountSpec]) -> dict[str, int]:
     """The ids of these accounts (code → id), opening those that do not exist yet."""
-    if not specs:
-        return {}
-    await bulk.insert(
-        "ledger_account",
-        [("bank_id", "bigint"), ("code", "text"), ("kind", "text"), ("loan_id", "bigint"), ("customer_id", "bigint"), ("external_account", "text"), ("created_at", "timestamptz")],
-        [(s.bank_id, s.code, s.kind, s.loan_id, s.customer_id, s.external_account, bulk.now()) for s in {s.code: s for s in specs}.values()],
-        conflict='"code"',
-    )
-    return await account_ids([s.code for s in specs])
+    unique = {s.code: s for s in specs}
+    # Most exist (a bank's own, a borrower's mirror since the drawdown): look first, so that the
+    # common case is one query and no insert that the unique index then throws away.
+    found = await account_ids(list(unique))
+    missing = [s for code, s in unique.items() if code not in found]
+    if missing:
+        await bulk.insert(
+            "ledger_account",
+            [("bank_id", "bigint"), ("code", "text"), ("kind", "text"), ("loan_id", "bigint"), ("customer_id", "bigint"), ("external_account", "text"), ("created_at", "timestamptz")],
+            [(s.bank_id, s.code, s.kind, s.loan_id, s.customer_id, s.external_account, bulk.now()) for s in missing],
+            conflict='"code"',  # another transaction may open one at the same moment
+        )
+        found.update(await account_ids([s.code for s in missing]))
+    return found
 
 
 async def account_ids(codes: Sequence[str]) -> dict[str, int]:

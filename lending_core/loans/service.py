@@ -419,10 +419,7 @@ async def set_off(claims: Sequence[SetOff], *, actor: Actor, core_banking: CoreB
     bank_accounts = {bank: await store.bank_accounts(bank) for bank in {loans[c.loan_id][0].bank_id for c in waiting}}
     specs = {ledger.customer_code(c.payer_customer_id, ledger.CUSTOMER_SETTLEMENT, c.payer_account):
              ledger.customer_account(loans[c.loan_id][0].bank_id, c.payer_customer_id, ledger.CUSTOMER_SETTLEMENT, c.payer_account) for c in waiting}
-    # Payers' mirrors mostly exist (a borrower's since the drawdown): open only the missing.
-    payers = await ledger.account_ids(list(specs))
-    if len(payers) < len(specs):
-        payers.update(await ledger.open_accounts([spec for code, spec in specs.items() if code not in payers]))
+    payers = await ledger.open_accounts(list(specs.values()))
     left = {c.key: c.amount_fen for c in waiting}  # claims naming one arrival share its money
     postings: list[ledger.Posting] = []
     events: list[tuple[servicing.Event, int]] = []
