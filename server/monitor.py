@@ -11,7 +11,7 @@ database says is processed.
   every ``sweep_seconds`` for events left waiting longer than ``stale_seconds`` (an ingest whose
   queueing failed, a message lost on fail-over).
 - ``run`` keeps up to ``in_flight`` batches in their own transactions at once (``pump``): the next
-  batch is read and its Python work done while PostgreSQL commits the previous one, so on a
+  batch is read as soon as its events arrive and its Python work done while PostgreSQL commits the previous one, so on a
   2-core machine neither the worker nor the database waits for the other, and a batch that
   settles (tens of statements) does not hold up the events read after it. Concurrent batches
   never share an event (each message is read once; ``process`` locks its rows SKIP LOCKED), and
@@ -84,14 +84,20 @@ class Monitor:
         return await self.handle(await self._next(block_ms))
 
     async def pump(self, *, block_ms: int | None = None) -> int:
-        """One round of the pipelined loop: read the next batch and start it beside those in
-        flight, then wait while ``in_flight`` are running (or, when nothing new came, for one
-        to finish). Returns the events acknowledged by the batches that finished; a failed
-        batch's error is raised here (its messages stay pending). ``flush`` waits for the rest."""
-        messages = await self._next(0 if self._in_flight else block_ms)
+        """One round of the pipelined loop: while fewer than ``in_flight`` batches run, wait for
+        the next messages (blocking the read, not the batches, which go on meanwhile) and start
+        them as a batch beside the others; when as many as allowed run, wait for one to finish.
+        Events that arrive while a batch runs so start at once, not when it ends. Returns the
+        events acknowledged by the batches that finished; a failed batch's error is raised here
+        (its messages stay pending). ``flush`` waits for the rest."""
+        room = max(1, self.settings.in_flight) - len(self._in_flight)
+        messages = await self._next(block_ms) if room > 0 else []
         if messages:
             self._in_flight.add(asyncio.create_task(self.handle(messages)))
-        if self._in_flight and (len(self._in_flight) >= max(1, self.settings.in_flight) or not messages):
+            room -= 1
+        waited = self.settings.block_ms if block_ms is None else block_ms
+        # Full, or a read that did not block found nothing: wait for a batch rather than spin.
+        if self._in_flight and (room <= 0 or (not messages and not waited)):
             await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
         return self._finished()
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Mapping, Protocol, Sequence
@@ -96,6 +97,7 @@ DRAIN_LEFT_PERCENT = 10  # …left with at most 10 % of it
 FEN_MAX = 100_000_000_000
 FUTURE_SLACK = timedelta(minutes=5)
 WATCH_TTL_SECONDS = 10.0
+YIELD_EVERY = 500  # rows of the watched set built between turns of the event loop (the batches go on)
 _TXN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _ACCOUNT = re.compile(r"^[A-Za-z0-9-]{1,40}$")
 
@@ -355,22 +357,46 @@ class Watch:
 @dataclass
 class WatchedSet:
     accounts: dict[tuple[int, str], list[Watch]] = field(default_factory=dict)
-    overdue_borrowers: set[int] = field(default_factory=set)
     loaded_at: float = 0.0
+    # Indexes kept by ``add`` and ``forget_loans``, so that a batch that settles a loan touches its
+    # own accounts, not the whole set (rebuilding the set per batch took most of a worker's CPU).
+    _keys_of_loan: dict[int, set[tuple[int, str]]] = field(default_factory=dict)
+    _borrower_watches: Counter = field(default_factory=Counter)
 
     def of(self, bank_id: int, account: str) -> list[Watch]:
         return self.accounts.get((bank_id, account), [])
 
+    def is_overdue_borrower(self, customer_id: int) -> bool:
+        return customer_id in self._borrower_watches
+
+    def add(self, bank_id: int, account: str, customer_id: int, role: str, loan: OverdueLoan) -> None:
+        """Watch ``account`` for ``customer_id`` in ``role`` on ``loan`` (one watch per customer and role)."""
+        self._keys_of_loan.setdefault(loan.loan_id, set()).add((bank_id, account))
+        watches = self.accounts.setdefault((bank_id, account), [])
+        for i, w in enumerate(watches):
+            if w.customer_id == customer_id and w.role == role:
+                watches[i] = Watch(customer_id, role, (*w.loans, loan))
+                return
+        watches.append(Watch(customer_id, role, (loan,)))
+        if role == "borrower":
+            self._borrower_watches[customer_id] += 1
+
     def forget_loans(self, loan_ids: set[int]) -> None:
         """Loans this worker settled out of overdue leave the set before its next refresh."""
-        for key, watches in list(self.accounts.items()):
-            kept = [Watch(w.customer_id, w.role, tuple(l for l in w.loans if l.loan_id not in loan_ids)) for w in watches]
-            kept = [w for w in kept if w.loans]
+        for key in {key for loan_id in loan_ids for key in self._keys_of_loan.pop(loan_id, ())}:
+            kept = []
+            for w in self.accounts.get(key, []):
+                loans_left = tuple(l for l in w.loans if l.loan_id not in loan_ids)
+                if loans_left:
+                    kept.append(Watch(w.customer_id, w.role, loans_left))
+                elif w.role == "borrower":
+                    self._borrower_watches[w.customer_id] -= 1
+                    if not self._borrower_watches[w.customer_id]:
+                        del self._borrower_watches[w.customer_id]
             if kept:
                 self.accounts[key] = kept
             else:
-                del self.accounts[key]
-        self.overdue_borrowers = {w.customer_id for ws in self.accounts.values() for w in ws if w.role == "borrower"}
+                self.accounts.pop(key, None)
 
 
 class Watcher:
@@ -414,22 +440,22 @@ class Watcher:
 
     async def refresh(self) -> WatchedSet:
         rows = await sql.fetch_all(
-            """SELECT r.id, r.bank_id, r.customer_id, r.dpd, r.settlement_account, r.contract_id, c.servicing,
-                      c.product_id, c.product_version, p.code AS product_code, b.code AS bank_code
+            """SELECT r.id, r.bank_id, r.customer_id, r.dpd, r.settlement_account, r.contract_id, p.code AS product_code, b.code AS bank_code
                FROM loan_receipt r JOIN contract c ON c.id = r.contract_id JOIN product p ON p.id = c.product_id
                JOIN bank b ON b.id = r.bank_id
                WHERE r.status = 'active' AND r.dpd > 0"""
         )
+        await self._learn_set_off(sorted({row["contract_id"] for row in rows} - set(self._set_off)))
         watched = WatchedSet(loaded_at=self._monotonic())
         by_contract: dict[int, list[OverdueLoan]] = {}
         bank_codes: dict[int, str] = {}
-        for row in rows:
-            loan = OverdueLoan(row["id"], row["bank_id"], row["customer_id"], row["product_code"], row["dpd"],
-                               await self._grants_set_off(row))
+        for n, row in enumerate(rows):
+            if n and not n % YIELD_EVERY:
+                await asyncio.sleep(0)
+            loan = OverdueLoan(row["id"], row["bank_id"], row["customer_id"], row["product_code"], row["dpd"], self._set_off[row["contract_id"]])
             by_contract.setdefault(row["contract_id"], []).append(loan)
             bank_codes[row["bank_id"]] = row["bank_code"]
-            _add(watched, row["bank_id"], row["settlement_account"], loan.customer_id, "borrower", loan)
-            watched.overdue_borrowers.add(loan.customer_id)
+            watched.add(row["bank_id"], row["settlement_account"], loan.customer_id, "borrower", loan)
         if by_contract:
             condition, params = bulk.in_ids("contract_id", "contracts", list(by_contract))
             parties = await sql.fetch_all(
@@ -440,7 +466,7 @@ class Watcher:
             for party in parties:
                 for loan in by_contract[party["contract_id"]]:
                     account = await self._account(loan.bank_id, bank_codes[loan.bank_id], party["customer_id"], mirrors)
-                    _add(watched, loan.bank_id, account, party["customer_id"], "guarantor", loan)
+                    watched.add(loan.bank_id, account, party["customer_id"], "guarantor", loan)
             # A guarantor's account mirror makes their events matched at ingest, and is the
             # payer's side of a set-off's ledger transaction.
             await ledger.open_accounts(mirrors)
@@ -454,28 +480,24 @@ class Watcher:
             mirrors.append(ledger.customer_account(bank_id, customer_id, ledger.CUSTOMER_SETTLEMENT, self._accounts[key]))
         return self._accounts[key]
 
-    async def _grants_set_off(self, row: dict) -> bool:
-        """The guarantee's set-off clause as signed (the contract's servicing terms), else as the
-        product version the contract was made from defines it."""
-        servicing = orjson.loads(row["servicing"]) if isinstance(row["servicing"], (str, bytes)) else (row["servicing"] or {})
-        if "guarantor_set_off" in servicing:
-            return bool(servicing["guarantor_set_off"])
-        contract_id = row["contract_id"]
-        if contract_id not in self._set_off:
-            from lending_core.products.service import version_definition
-
-            definition = await version_definition(row["product_id"], row["product_version"], code=row["product_code"])
-            self._set_off[contract_id] = definition.servicing.guarantor_set_off
-        return self._set_off[contract_id]
-
-
-def _add(watched: WatchedSet, bank_id: int, account: str, customer_id: int, role: str, loan: OverdueLoan) -> None:
-    watches = watched.accounts.setdefault((bank_id, account), [])
-    for i, w in enumerate(watches):
-        if w.customer_id == customer_id and w.role == role:
-            watches[i] = Watch(customer_id, role, (*w.loans, loan))
+    async def _learn_set_off(self, contract_ids: Sequence[int]) -> None:
+        """Whether each contract's guarantee grants set-off: its clause as signed (the contract's
+        servicing terms), else as the product version it was made from defines it. Remembered:
+        a signed contract's terms do not change."""
+        if not contract_ids:
             return
-    watches.append(Watch(customer_id, role, (loan,)))
+        from lending_core.products.service import version_definition
+
+        condition, params = bulk.in_ids("c.id", "contracts", contract_ids)
+        for row in await sql.fetch_all(
+                f"""SELECT c.id, c.servicing, c.product_id, c.product_version, p.code AS product_code
+                    FROM contract c JOIN product p ON p.id = c.product_id WHERE {condition}""", **params):
+            servicing = orjson.loads(row["servicing"]) if isinstance(row["servicing"], (str, bytes)) else (row["servicing"] or {})
+            if "guarantor_set_off" in servicing:
+                self._set_off[row["id"]] = bool(servicing["guarantor_set_off"])
+            else:
+                definition = await version_definition(row["product_id"], row["product_version"], code=row["product_code"])
+                self._set_off[row["id"]] = definition.servicing.guarantor_set_off
 
 
 # ---- processing --------------------------------------------------------------------------------
@@ -541,8 +563,8 @@ def decide(event: StoredEvent, watched: WatchedSet, shared_with: Mapping[str, se
                 decision.signals.append(SignalIntent(rule, loan, facts))
         return decision
     before = event.balance_after_fen + event.amount_fen
-    others = shared_with.get(event.counterparty_hash, set()) - {event.customer_id} if event.counterparty_hash else set()
-    others &= watched.overdue_borrowers
+    paid_too = shared_with.get(event.counterparty_hash, ()) if event.counterparty_hash else ()
+    others = {c for c in paid_too if c != event.customer_id and watched.is_overdue_borrower(c)}
     for watch in watches:
         loan = max(watch.loans, key=lambda l: (l.dpd, -l.loan_id))
         facts = {**base, "party": watch.role, "dpd": loan.dpd}

@@ -289,3 +289,26 @@ async def test_an_event_on_an_account_nobody_watches_at_arrival_is_settled_at_in
     assert stored.processed_at is not None
     assert await drain(worker) == 0  # nothing was queued for it
     assert await Repayment.filter(loan_id=case.loan.id).count() == 1
+
+
+def test_a_settled_loan_leaves_the_watched_set_and_only_its_own_watches_change():
+    def loan(loan_id: int, customer_id: int) -> transactions.OverdueLoan:
+        return transactions.OverdueLoan(loan_id, 1, customer_id, "SHUIYITONG", 40, False)
+
+    first, second, other = loan(1, 10), loan(2, 10), loan(3, 20)
+    watched = transactions.WatchedSet()
+    watched.add(1, "ACC-10", 10, "borrower", first)
+    watched.add(1, "ACC-10", 10, "borrower", second)  # two overdue loans paid from one account
+    watched.add(1, "ACC-30", 30, "guarantor", first)
+    watched.add(1, "ACC-20", 20, "borrower", other)
+
+    watched.forget_loans({1})
+    assert [w.loans for w in watched.of(1, "ACC-10")] == [(second,)]
+    assert watched.of(1, "ACC-30") == []  # the guarantor watched only the settled loan
+    assert watched.is_overdue_borrower(10) and watched.is_overdue_borrower(20)
+
+    watched.forget_loans({2})
+    assert watched.of(1, "ACC-10") == [] and not watched.is_overdue_borrower(10)
+    assert [w.loans for w in watched.of(1, "ACC-20")] == [(other,)] and watched.is_overdue_borrower(20)
+    watched.forget_loans({2})  # a loan forgotten twice (two batches settled it) changes nothing
+    assert watched.is_overdue_borrower(20) and list(watched.accounts) == [(1, "ACC-20")]
