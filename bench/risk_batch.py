@@ -1,6 +1,6 @@
 """The post-loan warning batch over a synthetic book in PostgreSQL.
 
-    python -m bench.risk_batch [--loans 1000000] [--runs 3] [--keep-database]   (bench.run --only risk_batch calls it)
+    python -m bench.risk_batch [--loans 1000000] [--runs 3] [--workers 1 2] [--keep-database]   (bench.run --only risk_batch calls it)
 
 Set-up (not timed) copies the book in with COPY (asyncpg ``copy_records_to_table``): the values
 are ``bench.risk_rules.synthetic_book`` (the same generator and seed as the rule micro-benchmark:
@@ -15,7 +15,9 @@ Timed: ``batch.run`` for one business date over every bank, from the first query
 commit — reading each chunk (``COPY … TO STDOUT`` into Polars), evaluating the whole library,
 upserting the signals, closing cleared ones, opening tasks (and queueing their texts) and list
 proposals for the new ones. The first run on the fresh book opens every signal; a second run
-(same day, forced) is the steady state: every signal is already open and is updated.
+(same day, forced) is the steady state: every signal is already open and is updated. Both are timed with
+each of --workers (default 1 and 2): two workers are two processes sharing each bank's chunks, as the
+batch is deployed on this 2-core machine.
 
 The rule-evaluation part alone is compared with hand-written NumPy and Polars versions of the
 same rules over the same in-memory data (``bench.risk_rules.run`` with the same seed), in the
@@ -27,10 +29,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DAY = date(2025, 6, 15)
 PARTY_SHARE = 3  # every third loan has a guarantor and a co-borrower
@@ -135,8 +142,8 @@ async def create(database_url: str, loans: int, *, seed: int = 20200331) -> dict
         await connection.close()
 
 
-async def _run_batch(database_url: str, *, rerun: bool) -> dict:
-    from infra import sql
+async def _run_batch(database_url: str, *, rerun: bool, worker: str = "bench-1") -> dict:
+    """One worker's share of the batch (all of it when it is alone), timed."""
     from infra.settings import Settings
     from lending_core.risk import batch
     from server import database
@@ -146,59 +153,106 @@ async def _run_batch(database_url: str, *, rerun: bool) -> dict:
     await database.open_database(database_url)
     try:
         library = batch.shipped_library()
-        started = time.perf_counter()
-        cpu = time.process_time()
-        banks = await batch.run(DAY, worker="bench", rerun=rerun, library=library)
-        seconds = time.perf_counter() - started
-        # How realistic the book is: in a real one a few percent of the loans fire (not timed).
-        firing = await sql.fetch_one("SELECT COUNT(DISTINCT loan_id) AS n FROM warning_signal WHERE status = 'open' AND source = 'batch'")
+        started, cpu = time.time(), time.process_time()
+        banks = await batch.run(DAY, worker=worker, rerun=rerun, library=library)
+        finished = time.time()
         merged = batch.BankRun("all", DAY)
         for bank in banks:
             merged.add({**bank.as_dict(), "deferred": []})
-        return {**merged.as_dict(), "loans_firing": int(firing["n"]), "seconds": round(seconds, 2), "job_cpu_seconds": round(time.process_time() - cpu, 1), "rules": len(library)}
+        return {**merged.as_dict(), "started": started, "finished": finished, "job_cpu_seconds": round(time.process_time() - cpu, 1),
+                "rules": len(library)}
     finally:
         await database.close_database()
 
 
-def run(database_url: str, loans: int, runs: int = 3) -> dict:
+SUMMED = ("loans", "fired", "opened", "updated", "tasks", "list_proposals", "read_seconds", "evaluate_seconds", "write_seconds", "job_cpu_seconds")
+
+
+def _run(database_url: str, *, rerun: bool, workers: int) -> dict:
+    """The batch by ``workers`` processes side by side (sharing each bank's chunks), from the first
+    query of any to the last commit of all; the phase seconds are summed over the workers."""
+    # Each worker a process of its own, one alone too: not this one, which holds the book it made.
+    command = [sys.executable, "-m", "bench.risk_batch", "--job-only", *(["--rerun"] if rerun else [])]
+    processes = [subprocess.Popen([*command, "--worker", f"bench-{w}"], cwd=ROOT, stdout=subprocess.PIPE) for w in range(1, workers + 1)]
+    reports = [json.loads(process.communicate()[0]) for process in processes]
+    if any(process.returncode for process in processes):
+        raise SystemExit("a batch worker failed")
+    firing = asyncio.run(_scalar(database_url, "SELECT COUNT(DISTINCT loan_id) FROM warning_signal WHERE status = 'open' AND source = 'batch'"))
+    return {**{key: round(sum(r[key] for r in reports), 3) for key in SUMMED}, "workers": workers, "rules": reports[0]["rules"],
+            "seconds": round(max(r["finished"] for r in reports) - min(r["started"] for r in reports), 2),
+            "loans_firing": firing}  # how realistic the book is: in a real one a few percent of the loans fire
+
+
+async def _scalar(database_url: str, query: str):
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.split("?")[0])
+    try:
+        return await connection.fetchval(query)
+    finally:
+        await connection.close()
+
+
+async def _forget_runs(database_url: str) -> None:
+    """Back to the book as created: no runs, signals, tasks, proposals or queued texts."""
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.split("?")[0])
+    try:
+        await connection.execute("TRUNCATE risk_list_proposal, risk_disposal_task, warning_signal, risk_run_chunk, risk_run, outbox_message")
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()
+
+
+def run(database_url: str, loans: int, runs: int = 3, workers: tuple[int, ...] = (1, 2)) -> dict:
     from bench import risk_rules
 
     made = asyncio.run(create(database_url, loans))
-    first = asyncio.run(_run_batch(database_url, rerun=False))
-    steady = asyncio.run(_run_batch(database_url, rerun=True))
+    measured = []
+    for count in workers:
+        asyncio.run(_forget_runs(database_url))
+        first = _run(database_url, rerun=False, workers=count)
+        steady = _run(database_url, rerun=True, workers=count)
+        measured.append({"workers": count, "first_run": first, "steady_run": steady})
     evaluation = risk_rules.run(loans, runs, 20200331, realtime_loans=2_000)
-    return {**made, "first_run": first, "steady_run": steady, "evaluation": evaluation}
+    return {**made, "runs": measured, "evaluation": evaluation}
 
 
 def markdown(result: dict, command: str) -> str:
     from bench.run import machine
 
-    first, steady, ev = result["first_run"], result["steady_run"], result["evaluation"]
-    target = 60.0 * result["loans"] / 1_000_000
+    ev, target = result["evaluation"], 60.0 * result["loans"] / 1_000_000
+    first = result["runs"][0]["first_run"]
 
     def line(name: str, r: dict) -> str:
-        return (f"| {name} | {r['loans']:,} | {r['fired']:,} | {r['opened']:,} | {r['updated']:,} | {r['tasks']:,} | {r['list_proposals']:,} | "
-                f"{r['read_seconds']:.1f} | {r['evaluate_seconds']:.1f} | {r['write_seconds']:.1f} | **{r['seconds']:.1f}** |")
+        verdict = "met" if r["seconds"] <= target else "MISSED"
+        return (f"| {r['workers']} | {name} | {r['loans']:,} | {r['fired']:,} | {r['opened']:,} | {r['updated']:,} | {r['tasks']:,} | "
+                f"{r['list_proposals']:,} | {r['read_seconds']:.1f} | {r['evaluate_seconds']:.1f} | {r['write_seconds']:.1f} | "
+                f"{r['job_cpu_seconds']:.1f} | **{r['seconds']:.1f}** | ≤ {target:.0f} s: {verdict} |")
 
+    rows = "\n".join(line(name, measured[key]) for measured in result["runs"]
+                     for name, key in (("first (every signal new)", "first_run"), ("steady state (every signal open)", "steady_run")))
     ratio = ev["ratio_polars"]  # judged against the hand-written Polars (the same engine); NumPy shown beside it
     return f"""## Risk: the post-loan warning batch over {result['loans']:,} active loans
 
 Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL on this machine.
 Command: `{command}`.
 
-| run | loans | (loan, rule) fired | signals opened | updated | tasks opened | list proposals | read s | evaluate s | write s | seconds |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-{line("first (every signal new)", first)}
-{line("steady state (every signal open)", steady)}
+| workers | run | loans | (loan, rule) fired | signals opened | updated | tasks opened | list proposals | read s | evaluate s | write s | job CPU s | seconds | target |
+| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+{rows}
 
 The whole library ({first['rules']} rules) over every active loan of the {result['banks']} demo banks, bank by bank in chunks of
-100,000 loans, one transaction each: read (the snapshots once per run, then per chunk one query with
+100,000 loans, one transaction each: read (the snapshots once per run and worker, then per chunk one query with
 the loans and their facts, `COPY … TO STDOUT` into Polars, the borrower's, guarantor's and
 co-borrower's snapshots joined in Polars), evaluate (the vectorized evaluator), write (one upsert of
-the signals, one update closing the cleared ones, then tasks, their queued texts and list proposals
-for the new ones, each one multi-row statement). Seconds run from the first query to the last
-commit. Loans firing at least one rule: {first['loans_firing']:,} ({first['loans_firing'] / max(first['loans'], 1):.0%}). Target for {result['loans']:,} loans (60 s per million, pro rata):
-{target:.0f} s — first run {'met' if first['seconds'] <= target else 'MISSED'}, steady state {'met' if steady['seconds'] <= target else 'MISSED'}.
+the signals, one update closing the cleared ones, then tasks, one queued text per officer and list proposals
+for the new ones, each one multi-row statement). Two workers are two processes sharing each bank's chunks
+(`FOR UPDATE SKIP LOCKED`), as the batch is deployed on this 2-core machine; their phase seconds and CPU are
+summed. Seconds run from the first query of any worker to the last commit of all. Before each worker count the
+runs, signals, tasks and proposals of the previous one are removed. Loans firing at least one rule:
+{first['loans_firing']:,} ({first['loans_firing'] / max(first['loans'], 1):.0%}). Target for {result['loans']:,} loans: 60 s per million, pro rata.
 
 Rule evaluation alone, in the same process over the same in-memory data (`bench.risk_rules`, subset
 of 26 rules covering every construct, answers checked identical): our evaluator {ev['ours_s']:.3f} s,
@@ -218,21 +272,28 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep-database", action="store_true", help="use the database as it is (bench.run has prepared it)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure, one after the other")
     parser.add_argument("--no-doc", action="store_true", help="print the figures without writing docs/benchmarks.md")
+    parser.add_argument("--job-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rerun", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", default="bench-1", help=argparse.SUPPRESS)
     args = parser.parse_args()
     settings = Settings.from_env()
+    if args.job_only:  # one of several workers (``_run``)
+        print(json.dumps(asyncio.run(_run_batch(settings.database_url, rerun=args.rerun, worker=args.worker))))
+        return
     if not settings.database_url.startswith("postgres"):
         raise SystemExit("the benchmark runs on PostgreSQL: set DATABASE_URL=postgres://…")
     if not args.keep_database:
         from bench.daily_job import prepare
 
         prepare()
-    result = run(settings.database_url, args.loans, args.runs)
+    result = run(settings.database_url, args.loans, args.runs, tuple(args.workers))
     print(json.dumps(result, indent=2, default=str))
     if not args.no_doc:
         from bench.run import write_section
 
-        body = markdown(result, f"python -m bench.run --only risk_batch --loans {args.loans}")
+        body = markdown(result, f"python -m bench.run --only risk_batch --loans {args.loans} --risk-workers {' '.join(map(str, args.workers))}")
         write_section("risk_batch", body)
         print(body)
 

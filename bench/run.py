@@ -187,6 +187,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["login", "lending", "daily", "risk_batch", "grab", "realtime"], default=None)
     parser.add_argument("--loans", type=int, default=100_000, help="active loans the daily-job run services")
     parser.add_argument("--daily-workers", type=int, nargs="+", default=[1, 2], help="daily-job worker counts to measure (side by side)")
+    parser.add_argument("--risk-workers", type=int, nargs="+", default=[1, 2], help="risk-batch worker counts to measure")
     parser.add_argument("--applicants", type=int, default=30000, help="distinct applicants made for the lending runs")
     parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2], help="API worker counts to measure")
     parser.add_argument("--grab-customers", type=int, default=5_000, help="customers grabbing red packets (bench/grab.py)")
@@ -219,7 +220,8 @@ def main() -> None:
         return
     if args.only == "risk_batch":
         # bench/risk_batch.py writes its own section (its --loans default is 1,000,000; pass --loans to change it).
-        subprocess.run([sys.executable, "-m", "bench.risk_batch", "--keep-database", "--loans", str(args.loans if args.loans_given else 1_000_000)],
+        subprocess.run([sys.executable, "-m", "bench.risk_batch", "--keep-database", "--loans", str(args.loans if args.loans_given else 1_000_000),
+                        "--workers", *map(str, args.risk_workers)],
                        cwd=ROOT, env=env, check=True)
         return
 
