@@ -36,6 +36,9 @@ def compile_condition(condition: Condition) -> pl.Expr:
     return compile_node(condition.tree).fill_null(False)
 
 
+MIRRORED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
 def compile_node(node: Node) -> pl.Expr:
     if isinstance(node, FieldRef):
         return pl.col(node.path)
@@ -50,11 +53,17 @@ def compile_node(node: Node) -> pl.Expr:
     if isinstance(node, Not):
         return ~compile_node(node.operand)
     if isinstance(node, Compare):
-        left, right = compile_node(node.left), compile_node(node.right)
+        left, right, op = compile_node(node.left), compile_node(node.right), node.op
+        if not left.meta.root_names() and right.meta.root_names():
+            # Constant first, column second: Polars (2.1) answers one row instead of one per
+            # loan when the column side is, say, abs() of a min() that is null on every row of
+            # the frame (found by the agreement property test). The mirrored comparison with
+            # the column first is the same condition.
+            left, right, op = right, left, MIRRORED[op]
         return {
             "<": left.__lt__, "<=": left.__le__, ">": left.__gt__, ">=": left.__ge__,
             "==": left.__eq__, "!=": left.__ne__,
-        }[node.op](right)
+        }[op](right)
     if isinstance(node, Member):
         found = compile_node(node.operand).is_in(list(node.values))
         return ~found if node.negated else found

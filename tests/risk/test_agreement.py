@@ -211,3 +211,13 @@ def test_a_coalesce_led_by_a_constant_agrees_over_a_whole_book():
     for text in ("not (0 < 0 < -(coalesce(0, principal_fen)))", "coalesce(0, principal_fen) == 0", "coalesce(principal_fen, 0) > 0"):
         tree = parse(text)
         assert by_closures(tree, loans) == by_polars(tree, loans), text
+
+
+def test_a_constant_compared_with_a_value_null_on_every_loan_agrees_over_a_whole_book():
+    # The property test's find: `0 >= abs(min(...))` with the min null on every loan of the frame
+    # (no account snapshot) was answered by Polars as one row, not one per loan.
+    loans = [{**schema.HEALTHY, "account": None}, {**schema.HEALTHY, "principal_fen": None}]
+    for text in ("0 >= abs(min(principal_fen, account.balance_fen))", "0 >= min(principal_fen, account.balance_fen)",
+                 "0 < -(min(principal_fen, account.balance_fen))", "abs(min(principal_fen, account.balance_fen)) <= 0"):
+        tree = parse(text)
+        assert by_closures(tree, loans) == by_polars(tree, loans) == [None, None], text
