@@ -328,10 +328,21 @@ _SCRUB = re.compile(
 )
 # What every ``_SCRUB`` match contains: 11 digits in a row (IDs, ungrouped cards and phones) or
 # 3 digits, a separator, 4 digits, a separator, 4 digits (grouped phones; the tail of a grouped
-# card's first three groups). Most log lines have neither, and on a request log line this search
-# takes about 2.5 µs where the scrub takes 17. Keep it in step with ``_SCRUB``: a line it passes
-# over is never scrubbed (tests/infra/test_pii.py checks it against the pattern's own shapes).
-_MIGHT_SCRUB = re.compile(r"[0-9](?:[0-9]{10}|[0-9]{2}[ -][0-9]{4}[ -][0-9]{4})")
+# card's first three groups). Most log lines have neither. Looking for them in the line's shape
+# (its UTF-8 bytes with every ASCII digit made "0": ``[0-9]`` is ASCII only, and no other
+# character encodes to an ASCII byte) is bytes searches in C: about 1.5 µs on a request log line,
+# where a regex search for the same takes 5 and the scrub itself 17. Keep it in step with
+# ``_SCRUB``: a line it passes over is never scrubbed (tests/infra/test_pii.py checks it against
+# the pattern's own shapes).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_GROUPED_SHAPE = re.compile(rb"000[ -]0000[ -]0000")
+
+
+def _might_scrub(text: str) -> bool:
+    shape = text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
+    if b"00000000000" in shape:
+        return True
+    return (b"0 0000" in shape or b"0-0000" in shape) and _GROUPED_SHAPE.search(shape) is not None
 
 
 def _scrub_match(match: re.Match[str]) -> str:
@@ -349,7 +360,7 @@ def scrub_text(text: str) -> str:
     16-19 digit run is treated as a card number. Amounts such as ``12345.67`` are left alone.
     """
     text = _as_text_unstripped(text)
-    if not _MIGHT_SCRUB.search(text):
+    if not _might_scrub(text):
         return text
     return _SCRUB.sub(_scrub_match, text)
 

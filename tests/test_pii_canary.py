@@ -321,7 +321,7 @@ async def test_planted_people_appear_nowhere_in_clear(app, client, settings, red
 
     # We looked where the people are: their masked forms are there, and so is what we search.
     assert pii.mask_phone(BORROWER.phone) in logs and pii.mask_id_number(BORROWER.id_number) in logs  # the careless line
-    assert '"path": "/api/v1/channels/wechat/login"' in logs
+    assert '"path":"/api/v1/channels/wechat/login"' in logs
     every_response = "\n".join(responses.bodies.values())
     for canary in CANARIES[:-1]:
         assert pii.mask_name(canary.name) in every_response, f"no screen showed the {canary.role}"

@@ -74,14 +74,18 @@ def test_an_exception_message_is_masked(records):
     assert ID_NUMBER not in entry["exception"] and "1234 5678" not in entry["exception"]
 
 
-def test_a_line_without_personal_data_is_json_dumps_output_unchanged(records):
-    # Readers split these lines by their exact text (e.g. '"logger": "httpx"'), so the layout stays.
-    extra = {"amount": Decimal("12345.67"), "due": date(2026, 5, 9), "note": "放款成功\n第二行", "items": (1, None)}
+def test_a_line_without_personal_data_is_written_unchanged_as_compact_json(records):
+    extra = {"amount": Decimal("12345.67"), "due": date(2026, 5, 9), "note": "放款成功\n第二行", "items": (1, None), "by_id": {7: "x"}}
     text = written(JsonFormatter(), lambda log: log.info("drawdown %s", 42, extra=extra)).rstrip("\n")
     entry = json.loads(text)
-    assert text == json.dumps(entry, ensure_ascii=False)
+    assert text == json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
     assert entry["message"] == "drawdown 42"
-    assert (entry["amount"], entry["due"], entry["note"], entry["items"]) == ("12345.67", "2026-05-09", "放款成功\n第二行", [1, None])
+    assert (entry["amount"], entry["due"], entry["note"], entry["items"], entry["by_id"]) == ("12345.67", "2026-05-09", "放款成功\n第二行", [1, None], {"7": "x"})
+
+
+def test_a_value_orjson_refuses_is_still_written(records):
+    entry = json.loads(written(JsonFormatter(), lambda log: log.info("big", extra={"n": 2**70})))
+    assert entry["n"] == 2**70
 
 
 def test_text_mode_masks_and_carries_the_request_id(records):
