@@ -21,6 +21,7 @@ from typing import Awaitable, Callable, Mapping
 from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 
 from infra import clock, pii
@@ -33,12 +34,12 @@ PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 class OutboxMessage(Model):
     id = fields.BigIntField(primary_key=True)
-    topic = fields.CharField(max_length=64, db_index=True)
+    topic = fields.CharField(max_length=64)
     payload = fields.JSONField()
     bank_id = fields.BigIntField(null=True)
-    status = fields.CharField(max_length=16, default=PENDING, db_index=True)
+    status = fields.CharField(max_length=16, default=PENDING)
     attempts = fields.IntField(default=0)
-    next_attempt_at = fields.DatetimeField(db_index=True)
+    next_attempt_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -46,6 +47,16 @@ class OutboxMessage(Model):
 
     class Meta:
         table = "outbox_message"
+        # The relay asks for the pending messages that are due, longest due first, and for leases
+        # run out: partial indexes hold just those rows, so a pass stays cheap however many
+        # messages were sent before or wait for later (an index on status alone made PostgreSQL
+        # gather and sort every pending row each pass: 31 ms a pass of 50 with 71,000 waiting).
+        # Reconciliation reads a topic's messages of one day.
+        indexes = (
+            PartialIndex(fields=("next_attempt_at", "id"), condition={"status": PENDING}, name="outbox_message_due"),
+            PartialIndex(fields=("lease_until",), condition={"status": SENDING}, name="outbox_message_leased"),
+            Index(fields=("topic", "created_at"), name="outbox_message_topic_created"),
+        )
 
 
 Handler = Callable[[OutboxMessage], Awaitable[None]]
@@ -136,11 +147,11 @@ async def release_expired_leases() -> int:
 
 
 async def relay_once(handlers: Mapping[str, Handler], policy: RelayPolicy = RelayPolicy()) -> int:
-    """Send what is due; return how many messages were sent."""
+    """Send what is due, longest due first; return how many messages were sent."""
     await release_expired_leases()
     due = (
         await OutboxMessage.filter(status=PENDING, next_attempt_at__lte=clock.now(), topic__in=list(handlers))
-        .order_by("id")
+        .order_by("next_attempt_at", "id")
         .limit(policy.batch_size)
         .values_list("id", flat=True)
     )

@@ -129,6 +129,22 @@ async def test_a_failed_message_is_not_retried_before_its_backoff_and_then_is(db
     assert (stored.status, stored.attempts) == (SENT, 2)
 
 
+async def test_the_longest_due_is_sent_first_and_a_message_held_for_later_blocks_none(db, frozen):
+    retried = await enqueue(TOPIC, {"order": "retried"})
+    held = await enqueue(TOPIC, {"order": "held"}, not_before=frozen.at + timedelta(hours=1))
+    await relay_once({TOPIC: Recorder(fail_with=RuntimeError("down"))}, POLICY)  # retried is due again in 2 s
+    frozen.advance(timedelta(seconds=1))
+    later = await enqueue(TOPIC, {"order": "later"})  # made after retried, but due before it
+    frozen.advance(timedelta(seconds=2))
+    handler = Recorder()
+
+    assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 1
+    assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 1
+    assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 0
+    assert handler.sent == [later.id, retried.id]
+    assert (await reload(held)).status == PENDING
+
+
 async def test_after_max_attempts_the_message_is_dead(db, frozen):
     message = await enqueue(TOPIC, {"order": 1})
     failing = Recorder(fail_with=ConnectionError("SMS gateway down"))
