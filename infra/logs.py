@@ -36,9 +36,10 @@ def utc_millis_text(created: float) -> str:
     micros = round((created - second) * 1_000_000)  # datetime rounds to the microsecond first
     if micros == 1_000_000:
         second, micros = second + 1, 0
-    if _second_text[0] != second:
-        _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{_second_text[1]}.{micros // 1000:03d}+00:00"
+    cached = _second_text  # one read: another thread may replace it meanwhile
+    if cached[0] != second:
+        cached = _second_text = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{micros // 1000:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):

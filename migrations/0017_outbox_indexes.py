@@ -1,3 +1,10 @@
+"""The outbox's indexes for what the relay asks (infra/outbox.py, ``OutboxMessage.Meta``).
+
+The index builds lock the table against writes while they run, and the two partial ones hold only
+pending and leased rows, but the (topic, created_at) one covers every message ever sent: on a
+deployed database with a large outbox, migrate in a quiet hour.
+"""
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
