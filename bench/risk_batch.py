@@ -32,6 +32,7 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -49,16 +50,13 @@ def _months_before(day: date, months: int) -> date:
 
 
 async def create(database_url: str, loans: int, *, seed: int = 20200331) -> dict:
-    import asyncpg
-
     from bench.risk_rules import synthetic_book
     from lending_core.risk import schema
     from lending_core.risk.models import LOAN_FACT_FIELDS, PARTY_FIELDS, SNAPSHOT_MODELS
 
     started = time.perf_counter()
     book = synthetic_book(loans, seed)
-    connection = await asyncpg.connect(database_url.split("?")[0])
-    try:
+    async with _connection(database_url) as connection:
         banks = [(row["id"], row["code"]) for row in await connection.fetch("SELECT id, code FROM bank ORDER BY id")]
         products = {row["code"]: row for row in await connection.fetch("SELECT id, code, published_version FROM product")}
         now = datetime.now(timezone.utc)
@@ -138,8 +136,6 @@ async def create(database_url: str, loans: int, *, seed: int = 20200331) -> dict
         assert set(PARTY_FIELDS)  # the parties' external fields come through the guarantor's snapshots
         return {"loans": loans, "banks": len(banks), "snapshot_rows": {g: len(r) for g, r in snapshot_rows.items()},
                 "setup_seconds": round(time.perf_counter() - started, 1)}
-    finally:
-        await connection.close()
 
 
 async def _run_batch(database_url: str, *, rerun: bool, worker: str = "bench-1") -> dict:
@@ -183,26 +179,28 @@ def _run(database_url: str, *, rerun: bool, workers: int) -> dict:
             "loans_firing": firing}  # how realistic the book is: in a real one a few percent of the loans fire
 
 
-async def _scalar(database_url: str, query: str):
+@asynccontextmanager
+async def _connection(database_url: str):
+    """A plain asyncpg connection of the bench's own (the URL's pool options dropped)."""
     import asyncpg
 
     connection = await asyncpg.connect(database_url.split("?")[0])
     try:
-        return await connection.fetchval(query)
+        yield connection
     finally:
         await connection.close()
+
+
+async def _scalar(database_url: str, query: str):
+    async with _connection(database_url) as connection:
+        return await connection.fetchval(query)
 
 
 async def _forget_runs(database_url: str) -> None:
     """Back to the book as created: no runs, signals, tasks, proposals or queued texts."""
-    import asyncpg
-
-    connection = await asyncpg.connect(database_url.split("?")[0])
-    try:
+    async with _connection(database_url) as connection:
         await connection.execute("TRUNCATE risk_list_proposal, risk_disposal_task, warning_signal, risk_run_chunk, risk_run, outbox_message")
         await connection.execute("VACUUM ANALYZE")
-    finally:
-        await connection.close()
 
 
 def run(database_url: str, loans: int, runs: int = 3, workers: tuple[int, ...] = (1, 2)) -> dict:
