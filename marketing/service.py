@@ -26,7 +26,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from infra import audit, clock, outbox, pii, rate_limit
+from infra import audit, clock, outbox, pii, rate_limit, sql
 from infra.actors import Actor
 from infra.errors import DependencyUnavailable, NotFound
 from infra.rate_limit import Limit, RateLimited
@@ -484,9 +484,12 @@ async def inviter_of(referral: InviteReferral) -> Inviter:
 
 async def referring_staff_id(customer_id: int) -> int | None:
     """The staff member credited with bringing this customer (directly or through one of their
-    customers), if any: the lending core keeps them off the review of the customer's application."""
-    referral = await InviteReferral.filter(referee_id=customer_id, voided_at=None).only("inviter_staff_id").first()
-    return referral.inviter_staff_id if referral else None
+    customers), if any: the lending core keeps them off the review of the customer's application.
+    Hand-written: every application asks, and the ORM's query cost it a quarter of a millisecond."""
+    row = await sql.fetch_one(
+        "SELECT inviter_staff_id FROM invite_referral WHERE referee_id = :customer AND voided_at IS NULL", customer=customer_id
+    )
+    return row["inviter_staff_id"] if row else None
 
 
 def my_referees(actor: Actor):

@@ -31,7 +31,6 @@ from lending_core.applications.errors import (
 )
 from lending_core.applications.models import Application
 from lending_core.customers import service as customers
-from lending_core.customers.models import Customer
 from lending_core.decisions.engine import MANUAL_REVIEW, REJECTED, Decision, Evidence, LoanRequest, decide
 from lending_core.datasources.gather import DataSources, gather
 from lending_core.products import regulation
@@ -134,6 +133,9 @@ def _case_sql(purposes: tuple[str, ...]) -> str:
         WHERE c.id = :customer"""
 
 
+_LIVE_SQL = f"SELECT COUNT(*) AS live FROM application WHERE customer_id = :customer AND status IN ({_in(LIVE)})"
+
+
 async def _read_case(actor: Actor, code: str, request: LoanRequest, *, consents: str) -> _Case:
     bank_id = access.customer_bank(actor)
     offer = await products.offer(code, bank_id, actor.channel)
@@ -202,10 +204,10 @@ async def submit(actor: Actor, sources: DataSources, code: str, request: LoanReq
     case = await _read_case(actor, code, request, consents="all")
     offer = case.offer
     decision = await _decide(case, sources, offer.definition.data_sources, request, indicative=False)
-    async with in_transaction():
+    async with sql.atomic():
         # Lock the customer and count again: concurrent applications must not pass the cap together.
-        await Customer.filter(id=case.customer_id).select_for_update().first()
-        live = await Application.filter(customer_id=case.customer_id, status__in=list(LIVE)).count()
+        await sql.lock_row("customer", case.customer_id)
+        live = (await sql.fetch_one(_LIVE_SQL, customer=case.customer_id))["live"]
         if live >= offer.definition.max_live_applications:
             raise TooManyLiveApplications(details={"live": live})
         application = await Application.create(
