@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, Mapping
 
 from tortoise import fields
@@ -24,7 +24,7 @@ from tortoise.expressions import F
 from tortoise.indexes import Index, PartialIndex
 from tortoise.models import Model
 
-from infra import clock, pii
+from infra import clock, pii, sql
 from infra.audit import masked
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,21 @@ def fan_out(listeners: Mapping[str, Handler]) -> Handler:
     return handle
 
 
-async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None, not_before: datetime | None = None) -> OutboxMessage:
-    """Record a side effect in the current transaction; with ``not_before``, the relay sends it no
-    earlier. Personal data in ``payload`` is masked: a handler that needs the clear value looks it
-    up by id when it sends."""
+async def enqueue(topic: str, payload: dict, *, bank_id: int | None = None, not_before: datetime | None = None) -> int:
+    """Record a side effect in the current transaction; the message's id. With ``not_before``, the
+    relay sends it no earlier. Personal data in ``payload`` is masked: a handler that needs the
+    clear value looks it up by id when it sends."""
     now = clock.now()
-    return await OutboxMessage.create(
-        topic=topic, payload=masked(payload), bank_id=bank_id, next_attempt_at=max(now, not_before or now)
+    # Written by hand, not by OutboxMessage.create: most commands write one (infra/sql.py).
+    return await sql.insert(
+        "outbox_message",
+        topic=topic,
+        payload=sql.json_text(masked(payload)),
+        bank_id=bank_id,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=max(now, not_before or now),
+        created_at=datetime.now(timezone.utc),
     )
 
 

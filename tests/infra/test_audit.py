@@ -31,11 +31,11 @@ async def raw_row(entry_id: int) -> str:
 async def test_record_stores_actor_action_and_object(db):
     token = request_id_var.set("req-audit-0001")
     try:
-        entry = await audit.record(STAFF, "staff.create", "staff", 99, bank_id=3, after={"username": "hz.new"})
+        entry_id = await audit.record(STAFF, "staff.create", "staff", 99, bank_id=3, after={"username": "hz.new"})
     finally:
         request_id_var.reset(token)
 
-    stored = await AuditEntry.get(id=entry.id)
+    stored = await AuditEntry.get(id=entry_id)
     assert (stored.actor_kind, stored.actor_id) == ("staff", "42")
     assert (stored.action, stored.object_type, stored.object_id) == ("staff.create", "staff", "99")
     assert stored.bank_id == 3
@@ -59,9 +59,9 @@ async def test_personal_data_is_masked_at_any_depth(db):
         "payout": {"card_number": CARD, "amount_fen": 150000},
     }
 
-    entry = await audit.record(STAFF, "customer.update", "customer", 7, before=before, after=after)
+    entry_id = await audit.record(STAFF, "customer.update", "customer", 7, before=before, after=after)
 
-    stored = await AuditEntry.get(id=entry.id)
+    stored = await AuditEntry.get(id=entry_id)
     assert stored.before == {
         "name": pii.mask_name(NAME),
         "id_number": pii.mask_id_number(ID_NUMBER),
@@ -74,7 +74,7 @@ async def test_personal_data_is_masked_at_any_depth(db):
         "company": {"legal_representative": "司**风"},
         "payout": {"card_number": pii.mask_card_number(CARD), "amount_fen": 150000},
     }
-    row = await raw_row(entry.id)
+    row = await raw_row(entry_id)
     for clear in (ID_NUMBER, PHONE, NAME, REPRESENTATIVE, CARD):
         assert clear not in row
     assert pii.mask_id_number(ID_NUMBER) in row  # proves we looked at the right row
@@ -89,14 +89,14 @@ async def test_the_callers_snapshot_is_not_modified(db):
 
 
 async def test_a_tuple_in_a_snapshot_is_masked_too(db):
-    entry = await audit.record(STAFF, "x", "customer", 7, after={"people": ({"name": NAME},)})
+    entry_id = await audit.record(STAFF, "x", "customer", 7, after={"people": ({"name": NAME},)})
 
-    assert (await AuditEntry.get(id=entry.id)).after == {"people": [{"name": "欧**轩"}]}
+    assert (await AuditEntry.get(id=entry_id)).after == {"people": [{"name": "欧**轩"}]}
 
 
 async def test_personal_data_given_as_a_number_is_masked_too(db):
-    entry = await audit.record(STAFF, "customer.update", "customer", 7, after={"contact": {"phone": int(PHONE)}})
+    entry_id = await audit.record(STAFF, "customer.update", "customer", 7, after={"contact": {"phone": int(PHONE)}})
 
-    row = await raw_row(entry.id)
+    row = await raw_row(entry_id)
     assert PHONE not in row
     assert pii.mask_phone(PHONE) in row

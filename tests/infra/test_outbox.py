@@ -51,8 +51,8 @@ def frozen(monkeypatch) -> FrozenClock:
     return now
 
 
-async def reload(message: OutboxMessage) -> OutboxMessage:
-    return await OutboxMessage.get(id=message.id)
+async def reload(message_id: int) -> OutboxMessage:
+    return await OutboxMessage.get(id=message_id)
 
 
 async def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(db):
@@ -72,14 +72,14 @@ async def test_a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(db)
 
 async def test_a_committed_message_is_sent_exactly_once_and_marked_sent(db):
     async with in_transaction():
-        message = await enqueue(TOPIC, {"order": 1}, bank_id=7)
+        message_id = await enqueue(TOPIC, {"order": 1}, bank_id=7)
     handler = Recorder()
 
     assert await relay_once({TOPIC: handler}) == 1
     assert await relay_once({TOPIC: handler}) == 0  # a second pass finds nothing due
 
-    assert handler.sent == [message.id]
-    stored = await reload(message)
+    assert handler.sent == [message_id]
+    stored = await reload(message_id)
     assert stored.status == SENT
     assert stored.sent_at is not None
     assert stored.lease_until is None
@@ -88,21 +88,21 @@ async def test_a_committed_message_is_sent_exactly_once_and_marked_sent(db):
 
 
 async def test_messages_of_topics_without_a_handler_wait(db):
-    message = await enqueue("other.topic", {"order": 1})
+    message_id = await enqueue("other.topic", {"order": 1})
 
     assert await relay_once({TOPIC: Recorder()}) == 0
-    assert (await reload(message)).status == PENDING
+    assert (await reload(message_id)).status == PENDING
 
 
 async def test_a_failing_handler_leaves_the_message_pending_with_a_scrubbed_error_and_backoff(db, frozen):
     id_number = make_test_id_number("440304", date(1979, 11, 23), 457)
-    message = await enqueue(TOPIC, {"order": 1})
+    message_id = await enqueue(TOPIC, {"order": 1})
     handler = Recorder(fail_with=RuntimeError(f"provider refused customer {id_number} (phone 13912345678)"))
     failed_at = frozen.at
 
     assert await relay_once({TOPIC: handler}, POLICY) == 0
 
-    stored = await reload(message)
+    stored = await reload(message_id)
     assert stored.status == PENDING
     assert stored.attempts == 1
     assert stored.lease_until is None
@@ -115,7 +115,7 @@ async def test_a_failing_handler_leaves_the_message_pending_with_a_scrubbed_erro
 
 
 async def test_a_failed_message_is_not_retried_before_its_backoff_and_then_is(db, frozen):
-    message = await enqueue(TOPIC, {"order": 1})
+    message_id = await enqueue(TOPIC, {"order": 1})
     await relay_once({TOPIC: Recorder(fail_with=RuntimeError("down"))}, POLICY)
     handler = Recorder()
 
@@ -124,8 +124,8 @@ async def test_a_failed_message_is_not_retried_before_its_backoff_and_then_is(db
 
     frozen.advance(timedelta(seconds=1))
     assert await relay_once({TOPIC: handler}, POLICY) == 1
-    assert handler.sent == [message.id]
-    stored = await reload(message)
+    assert handler.sent == [message_id]
+    stored = await reload(message_id)
     assert (stored.status, stored.attempts) == (SENT, 2)
 
 
@@ -141,17 +141,17 @@ async def test_the_longest_due_is_sent_first_and_a_message_held_for_later_blocks
     assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 1
     assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 1
     assert await relay_once({TOPIC: handler}, RelayPolicy(batch_size=1)) == 0
-    assert handler.sent == [later.id, retried.id]
+    assert handler.sent == [later, retried]
     assert (await reload(held)).status == PENDING
 
 
 async def test_after_max_attempts_the_message_is_dead(db, frozen):
-    message = await enqueue(TOPIC, {"order": 1})
+    message_id = await enqueue(TOPIC, {"order": 1})
     failing = Recorder(fail_with=ConnectionError("SMS gateway down"))
 
     for attempt in range(1, POLICY.max_attempts + 1):
         await relay_once({TOPIC: failing}, POLICY)
-        stored = await reload(message)
+        stored = await reload(message_id)
         assert stored.attempts == attempt
         assert stored.status == (DEAD if attempt == POLICY.max_attempts else PENDING)
         frozen.advance(POLICY.max_backoff)
@@ -168,29 +168,29 @@ async def test_a_message_whose_lease_expired_is_sent_again(db, frozen):
     """A relay killed mid-send leaves the message 'sending' under a lease. Once the lease expires
     the message is sent again: delivery is at least once. That is safe only because handlers
     dedupe by message id (a payout's bill number, an SMS's dedupe key are derived from it)."""
-    message = await enqueue(TOPIC, {"order": 1})
-    await OutboxMessage.filter(id=message.id).update(
+    message_id = await enqueue(TOPIC, {"order": 1})
+    await OutboxMessage.filter(id=message_id).update(
         status=SENDING, attempts=1, lease_until=frozen.at - timedelta(seconds=1)
     )
     handler = Recorder()
 
     assert await relay_once({TOPIC: handler}, POLICY) == 1
 
-    assert handler.sent == [message.id]
-    stored = await reload(message)
+    assert handler.sent == [message_id]
+    stored = await reload(message_id)
     assert (stored.status, stored.attempts, stored.lease_until) == (SENT, 2, None)
 
 
 async def test_a_message_under_a_live_lease_is_left_to_its_sender(db, frozen):
-    message = await enqueue(TOPIC, {"order": 1})
-    await OutboxMessage.filter(id=message.id).update(
+    message_id = await enqueue(TOPIC, {"order": 1})
+    await OutboxMessage.filter(id=message_id).update(
         status=SENDING, attempts=1, lease_until=frozen.at + timedelta(seconds=30)
     )
     handler = Recorder()
 
     assert await relay_once({TOPIC: handler}, POLICY) == 0
     assert handler.sent == []
-    assert (await reload(message)).status == SENDING
+    assert (await reload(message_id)).status == SENDING
 
 
 async def test_two_concurrent_relays_send_each_message_once(db):
@@ -201,15 +201,15 @@ async def test_two_concurrent_relays_send_each_message_once(db):
 
     assert sent_a > 0 and sent_b > 0, "both relays should have taken part"
     assert sent_a + sent_b == 50
-    assert sorted(handler.sent) == sorted(m.id for m in messages)  # each once: no duplicates, none missing
+    assert sorted(handler.sent) == sorted(messages)  # each once: no duplicates, none missing
     assert await OutboxMessage.filter(status=SENT).count() == 50
     assert await OutboxMessage.filter(attempts=1).count() == 50
 
 
 async def test_personal_data_in_the_payload_is_masked_at_enqueue(db):
-    message = await enqueue(TOPIC, {"phone": "13812345678", "name": "张三丰", "order": 42})
+    message_id = await enqueue(TOPIC, {"phone": "13812345678", "name": "张三丰", "order": 42})
 
-    stored = await reload(message)
+    stored = await reload(message_id)
     assert stored.payload == {"phone": "138****5678", "name": "张*丰", "order": 42}
 
 

@@ -62,7 +62,7 @@ async def due_reward(of: Campaign, customer: Customer, amount_fen: int, *, kind:
         reward = await Reward.create(
             campaign_id=of.id, bank_id=of.bank_id, customer_id=customer.id, kind=kind, amount_fen=amount_fen, status=DUE, seq=seq
         )
-        message = await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=of.bank_id)
+        message = await OutboxMessage.get(id=await outbox.enqueue(PAY_TOPIC, {"reward_id": reward.id}, bank_id=of.bank_id))
     return reward, message
 
 

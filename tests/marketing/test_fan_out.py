@@ -44,45 +44,45 @@ async def test_every_listener_hears_each_message_once(db):
     first, second = Listener(), Listener()
     handler = fan_out({"first": first, "second": second})
     async with in_transaction():
-        message = await outbox.enqueue(TOPIC, {"n": 1})
+        message_id = await outbox.enqueue(TOPIC, {"n": 1})
 
     assert await relay_once({TOPIC: handler}) == 1
     assert await relay_once({TOPIC: handler}) == 0
 
-    assert first.calls == second.calls == [message.id]
-    assert set(await OutboxReceipt.filter(message_id=message.id).values_list("listener", flat=True)) == {"first", "second"}
+    assert first.calls == second.calls == [message_id]
+    assert set(await OutboxReceipt.filter(message_id=message_id).values_list("listener", flat=True)) == {"first", "second"}
 
 
 async def test_a_failing_listener_is_retried_alone(db, frozen):
     steady, flaky = Listener(), Listener(failures=2)
     handlers = {TOPIC: fan_out({"steady": steady, "flaky": flaky})}
     policy = RelayPolicy(base_backoff=timedelta(seconds=2), max_attempts=5)
-    message = await outbox.enqueue(TOPIC, {"n": 1})
+    message_id = await outbox.enqueue(TOPIC, {"n": 1})
 
     for _ in range(3):
         await relay_once(handlers, policy)
         frozen["at"] += timedelta(minutes=1)
 
-    assert steady.calls == [message.id], "the listener that succeeded never ran again"
-    assert flaky.calls == [message.id] * 3
-    stored = await OutboxMessage.get(id=message.id)
+    assert steady.calls == [message_id], "the listener that succeeded never ran again"
+    assert flaky.calls == [message_id] * 3
+    stored = await OutboxMessage.get(id=message_id)
     assert (stored.status, stored.attempts) == (SENT, 3)
 
 
 async def test_the_failure_is_recorded_and_retried_with_backoff(db, frozen):
     handlers = {TOPIC: fan_out({"steady": Listener(), "down": Listener(failures=99)})}
     policy = RelayPolicy(max_attempts=2)
-    message = await outbox.enqueue(TOPIC, {"n": 1})
+    message_id = await outbox.enqueue(TOPIC, {"n": 1})
 
     await relay_once(handlers, policy)
-    stored = await OutboxMessage.get(id=message.id)
+    stored = await OutboxMessage.get(id=message_id)
     assert stored.status == PENDING
     assert stored.last_error.startswith("ListenersFailed: down: RuntimeError: listener down")
     frozen["at"] += timedelta(hours=1)
     await relay_once(handlers, policy)
 
-    assert (await OutboxMessage.get(id=message.id)).status == DEAD
-    assert await OutboxReceipt.filter(message_id=message.id).values_list("listener", flat=True) == ["steady"]
+    assert (await OutboxMessage.get(id=message_id)).status == DEAD
+    assert await OutboxReceipt.filter(message_id=message_id).values_list("listener", flat=True) == ["steady"]
 
 
 async def test_wechat_tells_the_customer_once_although_the_funnel_failed_first(app, client, demo, fake_wechat, monkeypatch, frozen):
