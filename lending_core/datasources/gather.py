@@ -82,7 +82,8 @@ async def gather(
 ) -> tuple[dict[str, dict[str, Any]], tuple[str, ...]]:
     """(records by source name, the sources that did not answer)."""
     person = pii.lookup_hash(pii.ID_NUMBER, id_number)
-    keys = [f"ds:{name}:{bank_code if name in ('bank', 'local') else 'all'}:{person}" for name in needed]
+    # One person's keys share a hash tag: read and written together, they must share a slot on a cluster.
+    keys = [f"ds:{{{person}}}:{name}:{bank_code if name in ('bank', 'local') else 'all'}" for name in needed]
     records: dict[str, dict[str, Any]] = {}
     missing = []
     for name, key, cached in zip(needed, keys, await _cached(sources, keys)):
