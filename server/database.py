@@ -6,11 +6,13 @@ own them; one migration history covers them all (``migrations/``), applied on SQ
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from urllib.parse import urlparse
 
 import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
@@ -52,12 +54,62 @@ class PooledConnection(asyncpg.Connection):
         return ""
 
 
+class FairPool:
+    """asyncpg's pool with its waiters served in the order they came.
+
+    asyncpg's own queue wakes the longest waiter when a connection comes back, but a task that
+    asks in the same turn of the event loop takes the connection first, and the woken waiter goes
+    to the back of the line. Under load some requests lost many turns: applications at 64
+    concurrent connections had a p99 four times their median. A semaphore as wide as the pool
+    (first come, first served since Python 3.11) decides the order; the pool behind it then
+    always has a connection for whoever holds a turn."""
+
+    def __init__(self, pool: asyncpg.Pool, size: int):
+        self._pool = pool
+        self._turns = asyncio.Semaphore(size)
+
+    async def acquire(self):
+        await self._turns.acquire()
+        try:
+            return await self._pool.acquire()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def release(self, connection) -> None:
+        try:
+            await self._pool.release(connection)
+        finally:
+            self._turns.release()
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    def terminate(self) -> None:
+        self._pool.terminate()
+
+    async def expire_connections(self) -> None:
+        await self._pool.expire_connections()
+
+
+class FairPoolClient(AsyncpgDBClient):
+    """tortoise's asyncpg client on a ``FairPool``."""
+
+    async def create_pool(self, **kwargs) -> FairPool:
+        return FairPool(await super().create_pool(**kwargs), kwargs["max_size"])
+
+
+# tortoise loads a client class from the module its configuration names as the engine.
+client_class = FairPoolClient
+
+
 def tortoise_config(database_url: str) -> dict:
     connection: str | dict = database_url
     if database_url.startswith("postgres"):
         if "maxsize=" not in database_url:
             database_url += ("&" if "?" in database_url else "?") + POSTGRES_POOL
         connection = expand_db_url(database_url)
+        connection["engine"] = __name__  # client_class above
         connection["credentials"]["connection_class"] = PooledConnection
     return {
         "connections": {"default": connection},
