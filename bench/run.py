@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=100_000, help="active loans the daily-job run services")
     parser.add_argument("--daily-workers", type=int, nargs="+", default=[1, 2], help="daily-job worker counts to measure (side by side)")
     parser.add_argument("--risk-workers", type=int, nargs="+", default=[1, 2], help="risk-batch worker counts to measure")
-    parser.add_argument("--applicants", type=int, default=30000, help="distinct applicants made for the lending runs")
+    parser.add_argument("--applicants", type=int, default=60000, help="distinct applicants made for the lending runs")
     parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2], help="API worker counts to measure")
     parser.add_argument("--grab-customers", type=int, default=5_000, help="customers grabbing red packets (bench/grab.py)")
     parser.add_argument("--grab-packets", type=int, default=1_000_000, help="packets in the grab campaign's pool (must not run dry)")
