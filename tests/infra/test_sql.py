@@ -1,12 +1,14 @@
-"""Hand-written SQL helpers: a transaction joined rather than nested, and a row lock that reads
-nothing but the id."""
+"""Hand-written SQL helpers: a transaction joined rather than nested, a row lock that reads
+nothing but the id, and a one-row insert."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from infra import sql
@@ -92,3 +94,23 @@ async def test_a_locked_row_holds_off_a_second_transaction_until_the_first_ends(
     release.set()
     await asyncio.gather(holder, waiter)
     assert order == ["first ends", "second has the lock"]
+
+
+async def test_insert_returns_the_new_id_and_stores_the_values_as_given(db):
+    first = await sql.insert("outbox_message", topic="test.one", payload=sql.json_text({"n": 1, "name": "x"}), status="pending",
+                             attempts=0, next_attempt_at=datetime(2026, 3, 1, tzinfo=timezone.utc), created_at=datetime.now(timezone.utc))
+    second = await sql.insert("outbox_message", topic="test.two", payload=sql.json_text({}), status="pending",
+                              attempts=0, next_attempt_at=datetime(2026, 3, 1, tzinfo=timezone.utc), created_at=datetime.now(timezone.utc))
+
+    assert second > first
+    stored = await OutboxMessage.get(id=first)
+    assert (stored.topic, stored.payload, stored.bank_id) == ("test.one", {"n": 1, "name": "x"}, None)
+    assert stored.next_attempt_at == datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+async def test_a_unique_violation_is_the_orms_integrity_error(db):
+    row = {"caller": "customer:1", "key": "k-1", "fingerprint": "f", "status_code": 0, "content_type": "", "body": b"",
+           "created_at": datetime.now(timezone.utc)}
+    await sql.insert("idempotency_record", **row)
+    with pytest.raises(IntegrityError):
+        await sql.insert("idempotency_record", **row)
