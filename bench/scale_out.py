@@ -228,7 +228,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API worker counts (the first is the baseline)")
-    parser.add_argument("--applicants", type=int, default=30_000)
+    parser.add_argument("--applicants", type=int, default=80_000)
     parser.add_argument("--grab-customers", type=int, default=5_000)
     parser.add_argument("--grab-packets", type=int, default=1_000_000)
     parser.add_argument("--drain-seconds", type=float, default=120, help="time the relay gets to pay the winners afterwards")
