@@ -75,6 +75,7 @@ ERROR_TABLE: dict[type[Exception], tuple[int, str]] = {
     IdempotencyKeyRequired: (400, "IDEMPOTENCY_KEY_REQUIRED"),
     idempotency.IdempotencyKeyInvalid: (400, "IDEMPOTENCY_KEY_INVALID"),
     idempotency.IdempotencyKeyReused: (422, "IDEMPOTENCY_KEY_REUSED"),
+    idempotency.IdempotencyKeyInProgress: (409, "IDEMPOTENCY_KEY_IN_PROGRESS"),
     errors.Unauthenticated: (401, "UNAUTHENTICATED"),
     sessions.TokenInvalid: (401, "TOKEN_INVALID"),
     sessions.TokenExpired: (401, "TOKEN_EXPIRED"),

@@ -11,7 +11,7 @@ from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
 from api.auth import customer_required, staff_required
-from api.idempotency import idempotent
+from api.idempotency import idempotent, run_prepared, takes_key
 from api.pagination import PageQuery, page
 from api.validation import Body, ObjectId, json_body, query_params
 from lending_core import access
@@ -104,14 +104,22 @@ async def quote(request: Request, code: str, body: LoanRequestBody):
 @bp.post("/applications")
 @openapi.summary("Apply: the decision is made at once (approved, rejected or manual review)")
 @customer_required
-@idempotent(required=True)
+@takes_key(required=True)
 @json_body(ApplicationBody)
 async def apply(request: Request, body: ApplicationBody):
-    referrer = await invites.referring_staff_id(int(request.ctx.actor.id))
-    application = await applications.submit(
-        request.ctx.actor, _sources(request), body.product_code, body.loan_request(), referred_by_staff_id=referrer
-    )
-    return response.json(presenters.application_for_customer(application), status=201)
+    actor = request.ctx.actor
+
+    async def decide():
+        # The bureau and the other sources are asked here, outside any transaction.
+        decided = await applications.decide_submission(actor, _sources(request), body.product_code, body.loan_request())
+        return decided, await invites.referring_staff_id(int(actor.id))
+
+    async def record(prepared):
+        decided, referrer = prepared
+        application = await applications.record_submission(actor, decided, referred_by_staff_id=referrer)
+        return response.json(presenters.application_for_customer(application), status=201)
+
+    return await run_prepared(request, decide, record)
 
 
 @bp.get("/applications")

@@ -1,22 +1,32 @@
 """Idempotency keys with Stripe's semantics, stored in the database (never only in Redis).
 
 A key is scoped to its caller: the stored response can only ever be replayed to the caller who
-made it. The key row is inserted in the same transaction as the command's own writes, so:
+made it. ``run_once`` inserts the key row in the same transaction as the command's own writes, so:
 - the first request's effect and its stored response commit together, or neither does (a
   refused or failed request stores nothing and may be retried with the same key);
 - a concurrent second request with the same key blocks on the key's unique index until the
   first commits, then replays the stored response: two requests, one effect;
 - a later request with the same key but different parameters is refused.
+
+``run_prepared`` is for a command whose slow part must not hold a transaction (an application
+asks the credit bureau, tax bureau and courts, each allowed seconds): the key is claimed first,
+in a short transaction of its own, then the slow part runs in none, then the writes and the
+stored response commit together, as above. A duplicate meanwhile waits for the first's outcome
+and replays it, so the slow part never runs twice for one key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Awaitable, Callable, TypeVar
 
-from tortoise import fields
+from tortoise import connections, fields
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -24,7 +34,21 @@ from tortoise.transactions import in_transaction
 from infra import sql
 from infra.errors import Conflict, InvalidInput
 
+log = logging.getLogger(__name__)
+
 MAX_KEY_LENGTH = 255
+# A claimed key whose command has not finished has status 0 (no HTTP status is 0).
+IN_PROGRESS = 0
+# A claim this old belongs to a request that died (a worker killed mid-command): another request
+# with the key may take it over. Far longer than any command's outside calls (their timeouts are
+# seconds). Taking over a claim still alive costs at most a second pull of the sources: the first
+# request's writes then fail to complete the claim and roll back.
+CLAIM_STALE_AFTER = timedelta(seconds=30)
+# How long a duplicate waits for the first request's outcome before it is told to retry.
+WAIT_FOR_OUTCOME_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+
+Prepared = TypeVar("Prepared")
 
 
 class IdempotencyKeyInvalid(InvalidInput):
@@ -33,6 +57,14 @@ class IdempotencyKeyInvalid(InvalidInput):
 
 class IdempotencyKeyReused(Conflict):
     """This Idempotency-Key was already used with different parameters."""
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still being processed: retry shortly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retry_after = 1
 
 
 class IdempotencyRecord(Model):
@@ -87,7 +119,7 @@ async def run_once(
             # statements (infra/sql.py).
             try:
                 record_id = await sql.insert(
-                    "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=0,
+                    "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=IN_PROGRESS,
                     content_type="", body=b"", created_at=datetime.now(timezone.utc),
                 )
             except IntegrityError:
@@ -104,3 +136,88 @@ async def run_once(
     if stored.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused()
     return StoredResponse(stored.status_code, stored.content_type, bytes(stored.body), replayed=True)
+
+
+async def run_prepared(
+    caller: str,
+    key: str,
+    request_fingerprint: str,
+    prepare: Callable[[], Awaitable[Prepared]],
+    command: Callable[[Prepared], Awaitable[StoredResponse]],
+) -> StoredResponse:
+    """Run ``prepare`` (in no transaction) and then ``command`` with what it returned (in one
+    transaction, with the stored response) once for (caller, key); replay the response afterwards."""
+    check_key(key)
+    if isinstance(connections.get("default"), TransactionalDBClient):
+        raise RuntimeError("run_prepared must not be called inside a transaction: its claim must commit at once")
+    claim = await _claim_or_outcome(caller, key, request_fingerprint)
+    if isinstance(claim, StoredResponse):
+        return claim
+    record_id, claimed_at = claim
+    try:
+        prepared = await prepare()
+        async with in_transaction():
+            response = await command(prepared)
+            # The claim's time is its token: a request that took the claim over (this one was
+            # presumed dead) changed it, and then this one's writes must not commit.
+            completed = await sql.fetch_one(
+                "UPDATE idempotency_record SET status_code = :status_code, content_type = :content_type, body = :body "
+                "WHERE id = :id AND status_code = :in_progress AND created_at = :claimed_at RETURNING id",
+                status_code=response.status_code, content_type=response.content_type, body=response.body,
+                id=record_id, in_progress=IN_PROGRESS, claimed_at=claimed_at,
+            )
+            if completed is None:
+                raise IdempotencyKeyInProgress()
+        return response
+    except BaseException:
+        await _release(record_id, claimed_at)
+        raise
+
+
+async def _claim_or_outcome(caller: str, key: str, request_fingerprint: str) -> tuple[int, datetime] | StoredResponse:
+    """Claim the key (its row, committed at once, status in progress), or wait for the outcome of
+    the request that holds it and return that to replay."""
+    deadline = time.monotonic() + WAIT_FOR_OUTCOME_SECONDS
+    while True:
+        claimed_at = datetime.now(timezone.utc)
+        try:
+            # One statement outside any transaction: committed at once, so a duplicate sees it.
+            record_id = await sql.insert(
+                "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=IN_PROGRESS,
+                content_type="", body=b"", created_at=claimed_at,
+            )
+            return record_id, claimed_at
+        except IntegrityError:
+            pass
+        while (held := await IdempotencyRecord.filter(caller=caller, key=key).first()) is not None:
+            if held.fingerprint != request_fingerprint:
+                raise IdempotencyKeyReused()
+            if held.status_code != IN_PROGRESS:
+                return StoredResponse(held.status_code, held.content_type, bytes(held.body), replayed=True)
+            now = datetime.now(timezone.utc)
+            if held.created_at <= now - CLAIM_STALE_AFTER:
+                taken = await sql.fetch_one(
+                    "UPDATE idempotency_record SET created_at = :now WHERE id = :id AND status_code = :in_progress "
+                    "AND created_at = :then RETURNING id",
+                    now=now, id=held.id, in_progress=IN_PROGRESS, then=held.created_at,
+                )
+                if taken is not None:
+                    log.warning("idempotency key taken over from a request presumed dead")
+                    return held.id, now
+                continue
+            if time.monotonic() >= deadline:
+                raise IdempotencyKeyInProgress()
+            await asyncio.sleep(_POLL_SECONDS)
+        # Released meanwhile (that request failed): claim it again.
+
+
+async def _release(record_id: int, claimed_at: datetime) -> None:
+    """Give up a claim whose request failed (it may be retried with the key). If this fails too,
+    the claim goes stale and the next request with the key takes it over."""
+    try:
+        await sql.execute(
+            "DELETE FROM idempotency_record WHERE id = :id AND status_code = :in_progress AND created_at = :claimed_at",
+            id=record_id, in_progress=IN_PROGRESS, claimed_at=claimed_at,
+        )
+    except Exception:
+        log.warning("could not release an idempotency claim; it will be taken over once stale")

@@ -200,10 +200,31 @@ async def quote(actor: Actor, sources: DataSources, code: str, request: LoanRequ
     return Quote(case.offer, request, await _decide(case, sources, needed, request, indicative=True))
 
 
-async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
+@dataclass(frozen=True)
+class Decided:
+    """An application decided (its data sources asked, the bureau pulled) and not yet recorded."""
+
+    case: _Case
+    request: LoanRequest
+    decision: Decision
+
+
+async def decide_submission(actor: Actor, sources: DataSources, code: str, request: LoanRequest) -> Decided:
+    """The slow half of an application: reading the case and asking every data source the product
+    needs, the credit bureau too. Writes nothing, so it runs in no transaction (a slow bureau must
+    not hold a database connection)."""
     case = await _read_case(actor, code, request, consents="all")
+    return Decided(case, request, await _decide(case, sources, case.offer.definition.data_sources, request, indicative=False))
+
+
+async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
+    return await record_submission(actor, await decide_submission(actor, sources, code, request), referred_by_staff_id=referred_by_staff_id)
+
+
+async def record_submission(actor: Actor, decided: Decided, *, referred_by_staff_id: int | None = None) -> Application:
+    """The quick half: the application, its audit entry and its event, in one transaction."""
+    case, request, decision = decided.case, decided.request, decided.decision
     offer = case.offer
-    decision = await _decide(case, sources, offer.definition.data_sources, request, indicative=False)
     async with sql.atomic():
         # Lock the customer and count again: concurrent applications must not pass the cap together.
         await sql.lock_row("customer", case.customer_id)

@@ -13,6 +13,7 @@ const BY_CODE = {
   IDEMPOTENCY_KEY_REQUIRED: '请求缺少防重复标识，请重试',
   IDEMPOTENCY_KEY_INVALID: '请求的防重复标识无效，请重试',
   IDEMPOTENCY_KEY_REUSED: '该操作已用不同的内容提交过，请重新操作',
+  IDEMPOTENCY_KEY_IN_PROGRESS: '您的提交正在处理中，请稍后查看结果',
   UNAUTHENTICATED: '请先登录',
   TOKEN_INVALID: '登录状态无效，请重新登录',
   TOKEN_EXPIRED: '登录已过期，请重新登录',

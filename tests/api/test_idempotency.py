@@ -6,8 +6,11 @@ Routes: POST /api/v1/me/consents requires the key; POST /api/v1/admin/staff acce
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
 
 from infra import idempotency
 from infra.audit import AuditEntry
@@ -311,3 +314,140 @@ async def test_run_once_refuses_an_invalid_key_before_running(db, key):
     with pytest.raises(idempotency.IdempotencyKeyInvalid):
         await idempotency.run_once("staff:7", key, "fp", command)
     assert await IdempotencyRecord.all().count() == 0
+
+
+# --- run_prepared: the slow part outside the transaction ------------------------------------------
+
+
+def _no_transaction_open() -> bool:
+    return not isinstance(connections.get("default"), TransactionalDBClient)
+
+
+async def _effects() -> int:
+    return await AuditEntry.filter(action="test.effect").count()
+
+
+async def test_run_prepared_prepares_in_no_transaction_and_commits_the_writes_with_the_response(db):
+    seen = []
+
+    async def prepare() -> str:
+        seen.append(("prepare", _no_transaction_open()))
+        return "decided"
+
+    async def command(prepared: str) -> StoredResponse:
+        seen.append((prepared, _no_transaction_open()))
+        await _write_audit_row()
+        return StoredResponse(201, "application/json", b'{"id":7}')
+
+    first = await idempotency.run_prepared("customer:1", "key-p", "fp", prepare, command)
+    again = await idempotency.run_prepared("customer:1", "key-p", "fp", prepare, command)
+
+    assert seen == [("prepare", True), ("decided", False)]  # once each; only the writes in a transaction
+    assert (first.replayed, again) == (False, StoredResponse(201, "application/json", b'{"id":7}', replayed=True))
+    assert await _effects() == 1
+    stored = await IdempotencyRecord.get(caller="customer:1", key="key-p")
+    assert (stored.status_code, bytes(stored.body)) == (201, b'{"id":7}')
+    with pytest.raises(idempotency.IdempotencyKeyReused):
+        await idempotency.run_prepared("customer:1", "key-p", "other fp", prepare, command)
+
+
+@pytest.mark.parametrize("fails_in", ["prepare", "command"])
+async def test_run_prepared_gives_up_its_claim_when_it_fails_so_a_retry_runs(db, fails_in):
+    async def prepare() -> str:
+        if fails_in == "prepare":
+            raise Boom()
+        return "decided"
+
+    async def command(prepared: str) -> StoredResponse:
+        await _write_audit_row()
+        if fails_in == "command":
+            raise Boom()
+        return StoredResponse(201, "application/json", b"{}")
+
+    with pytest.raises(Boom):
+        await idempotency.run_prepared("customer:1", "key-f", "fp", prepare, command)
+    assert await IdempotencyRecord.all().count() == 0
+    assert await _effects() == 0
+
+    fails_in = "nowhere"
+    assert (await idempotency.run_prepared("customer:1", "key-f", "fp", prepare, command)).status_code == 201
+    assert await _effects() == 1
+
+
+async def test_a_duplicate_waits_for_the_first_and_replays_it_without_preparing(db):
+    release, prepared_by = asyncio.Event(), []
+
+    async def slow_prepare() -> str:
+        prepared_by.append("first")
+        await release.wait()
+        return "decided"
+
+    async def duplicate_prepare() -> str:  # pragma: no cover - must not run
+        prepared_by.append("duplicate")
+        return "decided"
+
+    async def command(prepared: str) -> StoredResponse:
+        await _write_audit_row()
+        return StoredResponse(201, "application/json", b'{"id":8}')
+
+    first = asyncio.create_task(idempotency.run_prepared("customer:1", "key-d", "fp", slow_prepare, command))
+    while not prepared_by:
+        await asyncio.sleep(0.01)
+    duplicate = asyncio.create_task(idempotency.run_prepared("customer:1", "key-d", "fp", duplicate_prepare, command))
+    await asyncio.sleep(0.2)
+    assert not duplicate.done()  # waiting for the first's outcome
+    release.set()
+
+    results = await asyncio.gather(first, duplicate)
+    assert prepared_by == ["first"]
+    assert [r.replayed for r in results] == [False, True]
+    assert results[0].body == results[1].body
+    assert await _effects() == 1
+
+
+async def test_a_duplicate_is_told_to_retry_when_the_first_takes_too_long(db, monkeypatch):
+    monkeypatch.setattr(idempotency, "WAIT_FOR_OUTCOME_SECONDS", 0.2)
+    release = asyncio.Event()
+
+    async def slow_prepare() -> str:
+        await release.wait()
+        return "decided"
+
+    async def command(prepared: str) -> StoredResponse:
+        return StoredResponse(201, "application/json", b"{}")
+
+    first = asyncio.create_task(idempotency.run_prepared("customer:1", "key-t", "fp", slow_prepare, command))
+    await asyncio.sleep(0.05)
+    with pytest.raises(idempotency.IdempotencyKeyInProgress):
+        await idempotency.run_prepared("customer:1", "key-t", "fp", slow_prepare, command)
+    release.set()
+    assert (await first).replayed is False
+
+
+async def test_a_stale_claim_is_taken_over_and_the_request_presumed_dead_cannot_commit(db):
+    release, claimed = asyncio.Event(), asyncio.Event()
+
+    async def slow_prepare() -> str:
+        claimed.set()
+        await release.wait()
+        return "decided"
+
+    async def quick_prepare() -> str:
+        return "decided"
+
+    async def command(prepared: str) -> StoredResponse:
+        await _write_audit_row()
+        return StoredResponse(201, "application/json", b'{"by":"whoever completes"}')
+
+    presumed_dead = asyncio.create_task(idempotency.run_prepared("customer:1", "key-s", "fp", slow_prepare, command))
+    await claimed.wait()
+    # Its claim ages past the limit (as if its worker had hung), and another request takes over.
+    await IdempotencyRecord.filter(key="key-s").update(created_at=datetime.now(timezone.utc) - idempotency.CLAIM_STALE_AFTER - timedelta(seconds=1))
+    taker = await idempotency.run_prepared("customer:1", "key-s", "fp", quick_prepare, command)
+    assert taker.replayed is False
+
+    release.set()
+    with pytest.raises(idempotency.IdempotencyKeyInProgress):
+        await presumed_dead  # its writes rolled back: the key belongs to the taker now
+    assert await _effects() == 1
+    assert (await IdempotencyRecord.get(key="key-s")).status_code == 201

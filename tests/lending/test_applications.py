@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from tortoise import connections
+from tortoise.backends.base.client import TransactionalDBClient
 
 from lending_core.approvals.models import ChangeRequest
 from lending_core.applications.models import Application
@@ -240,6 +242,36 @@ async def test_an_application_needs_an_idempotency_key(client):
 
     assert_refused(await customer.apply(key=None), 400, "IDEMPOTENCY_KEY_REQUIRED")
     assert await application_count() == 0
+
+
+async def test_the_bureau_is_asked_with_no_database_transaction_open(client, bureau, monkeypatch):
+    # A slow bureau (timeouts are seconds) must not hold one of the worker's pooled connections.
+    customer = await applicant(client, "small_firm")
+    in_transaction_when_asked = []
+    ask = bureau.report
+
+    async def report(id_number: str, name: str):
+        in_transaction_when_asked.append(isinstance(connections.get("default"), TransactionalDBClient))
+        return await ask(id_number, name)
+
+    monkeypatch.setattr(bureau, "report", report)
+
+    assert (await customer.apply()).status == 201
+    assert in_transaction_when_asked == [False]
+
+
+async def test_two_applications_sent_at_once_with_one_key_pull_the_bureau_once(client, bureau):
+    customer = await applicant(client, "small_firm")
+    key = uuid.uuid4().hex
+    pulls = bureau.calls
+
+    first, second = await asyncio.gather(customer.apply(key=key), customer.apply(key=key))
+
+    assert (first.status, second.status) == (201, 201), second.text
+    assert first.json == second.json
+    assert sorted(r.headers.get("Idempotent-Replayed", "") for r in (first, second)) == ["", "true"]
+    assert bureau.calls == pulls + 1
+    assert await application_count() == 1
 
 
 async def test_a_replayed_application_is_the_same_application(client, bureau):
