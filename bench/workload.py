@@ -301,7 +301,10 @@ async def send(client: httpx.AsyncClient, request: Request, stats: Stats, *, ret
             status, response, unsent = None, None, True
         except httpx.HTTPError:
             status, response = None, None
-        again = retry and request.method == "POST" and (status == 503 or unsent or (status is None and names_itself))
+        # 409 IDEMPOTENCY_KEY_IN_PROGRESS: the first try with this key is still running (or its
+        # worker died and the claim goes stale): ask again.
+        in_progress = status == 409 and _error_code(response) == "IDEMPOTENCY_KEY_IN_PROGRESS"
+        again = retry and request.method == "POST" and (status == 503 or unsent or in_progress or (status is None and names_itself))
         if not again or time.monotonic() - started + pause > RETRY_SECONDS:
             break
         await asyncio.sleep(pause)
