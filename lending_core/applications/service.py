@@ -217,10 +217,6 @@ async def decide_submission(actor: Actor, sources: DataSources, code: str, reque
     return Decided(case, request, await _decide(case, sources, case.offer.definition.data_sources, request, indicative=False))
 
 
-async def submit(actor: Actor, sources: DataSources, code: str, request: LoanRequest, *, referred_by_staff_id: int | None = None) -> Application:
-    return await record_submission(actor, await decide_submission(actor, sources, code, request), referred_by_staff_id=referred_by_staff_id)
-
-
 async def record_submission(actor: Actor, decided: Decided, *, referred_by_staff_id: int | None = None) -> Application:
     """The quick half: the application, its audit entry and its event, in one transaction."""
     case, request, decision = decided.case, decided.request, decided.decision
