@@ -10,8 +10,8 @@ made it. ``run_once`` inserts the key row in the same transaction as the command
 
 ``run_prepared`` is for a command whose slow part must not hold a transaction (an application
 asks the credit bureau, tax bureau and courts, each allowed seconds): the key is claimed first,
-in a short transaction of its own, then the slow part runs in none, then the writes and the
-stored response commit together, as above. A duplicate meanwhile waits for the first's outcome
+by one insert committed at once, then the slow part runs in no transaction, then the writes and
+the stored response commit together, as above. A duplicate meanwhile waits for the first's outcome
 and replays it, so the slow part never runs twice for one key.
 """
 
@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, TypeVar
 
-from tortoise import connections, fields
-from tortoise.backends.base.client import TransactionalDBClient
+from tortoise import fields
 from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -115,27 +114,17 @@ async def run_once(
     check_key(key)
     try:
         async with in_transaction():
-            # By hand, not through the model: every command with a key pays for these two
-            # statements (infra/sql.py).
+            created_at = datetime.now(timezone.utc)
             try:
-                record_id = await sql.insert(
-                    "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=IN_PROGRESS,
-                    content_type="", body=b"", created_at=datetime.now(timezone.utc),
-                )
+                record_id = await _insert_claim(caller, key, request_fingerprint, created_at)
             except IntegrityError:
                 raise _KeyTaken from None
             response = await command()
-            await sql.execute(
-                "UPDATE idempotency_record SET status_code = :status_code, content_type = :content_type, body = :body WHERE id = :id",
-                status_code=response.status_code, content_type=response.content_type, body=response.body, id=record_id,
-            )
+            await _complete(record_id, created_at, response)
             return response
     except _KeyTaken:
         pass
-    stored = await IdempotencyRecord.get(caller=caller, key=key)
-    if stored.fingerprint != request_fingerprint:
-        raise IdempotencyKeyReused()
-    return StoredResponse(stored.status_code, stored.content_type, bytes(stored.body), replayed=True)
+    return _replayed(await IdempotencyRecord.get(caller=caller, key=key), request_fingerprint)
 
 
 async def run_prepared(
@@ -148,7 +137,7 @@ async def run_prepared(
     """Run ``prepare`` (in no transaction) and then ``command`` with what it returned (in one
     transaction, with the stored response) once for (caller, key); replay the response afterwards."""
     check_key(key)
-    if isinstance(connections.get("default"), TransactionalDBClient):
+    if sql.transaction_open():
         raise RuntimeError("run_prepared must not be called inside a transaction: its claim must commit at once")
     claim = await _claim_or_outcome(caller, key, request_fingerprint)
     if isinstance(claim, StoredResponse):
@@ -158,16 +147,8 @@ async def run_prepared(
         prepared = await prepare()
         async with in_transaction():
             response = await command(prepared)
-            # The claim's time is its token: a request that took the claim over (this one was
-            # presumed dead) changed it, and then this one's writes must not commit.
-            completed = await sql.fetch_one(
-                "UPDATE idempotency_record SET status_code = :status_code, content_type = :content_type, body = :body "
-                "WHERE id = :id AND status_code = :in_progress AND created_at = :claimed_at RETURNING id",
-                status_code=response.status_code, content_type=response.content_type, body=response.body,
-                id=record_id, in_progress=IN_PROGRESS, claimed_at=claimed_at,
-            )
-            if completed is None:
-                raise IdempotencyKeyInProgress()
+            if not await _complete(record_id, claimed_at, response):
+                raise IdempotencyKeyInProgress()  # the claim was taken over: these writes must not commit
         return response
     except BaseException:
         await _release(record_id, claimed_at)
@@ -182,18 +163,12 @@ async def _claim_or_outcome(caller: str, key: str, request_fingerprint: str) -> 
         claimed_at = datetime.now(timezone.utc)
         try:
             # One statement outside any transaction: committed at once, so a duplicate sees it.
-            record_id = await sql.insert(
-                "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=IN_PROGRESS,
-                content_type="", body=b"", created_at=claimed_at,
-            )
-            return record_id, claimed_at
+            return await _insert_claim(caller, key, request_fingerprint, claimed_at), claimed_at
         except IntegrityError:
             pass
         while (held := await IdempotencyRecord.filter(caller=caller, key=key).first()) is not None:
-            if held.fingerprint != request_fingerprint:
-                raise IdempotencyKeyReused()
-            if held.status_code != IN_PROGRESS:
-                return StoredResponse(held.status_code, held.content_type, bytes(held.body), replayed=True)
+            if held.fingerprint != request_fingerprint or held.status_code != IN_PROGRESS:
+                return _replayed(held, request_fingerprint)
             now = datetime.now(timezone.utc)
             if held.created_at <= now - CLAIM_STALE_AFTER:
                 taken = await sql.fetch_one(
@@ -209,6 +184,33 @@ async def _claim_or_outcome(caller: str, key: str, request_fingerprint: str) -> 
                 raise IdempotencyKeyInProgress()
             await asyncio.sleep(_POLL_SECONDS)
         # Released meanwhile (that request failed): claim it again.
+
+
+async def _insert_claim(caller: str, key: str, request_fingerprint: str, created_at: datetime) -> int:
+    # By hand, not through the model: every command with a key pays for it (infra/sql.py).
+    return await sql.insert(
+        "idempotency_record", caller=caller, key=key, fingerprint=request_fingerprint, status_code=IN_PROGRESS,
+        content_type="", body=b"", created_at=created_at,
+    )
+
+
+async def _complete(record_id: int, claimed_at: datetime, response: StoredResponse) -> bool:
+    """Store the response on the claim; False if the claim is no longer this request's. The
+    claim's time is its token: a request that took the claim over (this one was presumed dead)
+    changed it."""
+    completed = await sql.fetch_one(
+        "UPDATE idempotency_record SET status_code = :status_code, content_type = :content_type, body = :body "
+        "WHERE id = :id AND status_code = :in_progress AND created_at = :claimed_at RETURNING id",
+        status_code=response.status_code, content_type=response.content_type, body=response.body,
+        id=record_id, in_progress=IN_PROGRESS, claimed_at=claimed_at,
+    )
+    return completed is not None
+
+
+def _replayed(record: IdempotencyRecord, request_fingerprint: str) -> StoredResponse:
+    if record.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused()
+    return StoredResponse(record.status_code, record.content_type, bytes(record.body), replayed=True)
 
 
 async def _release(record_id: int, claimed_at: datetime) -> None:

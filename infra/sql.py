@@ -57,12 +57,17 @@ async def lock_row(table: str, row_id: int) -> bool:
     return await fetch_one(f"SELECT id FROM {table} WHERE id = :row_id{lock}", row_id=row_id) is not None
 
 
+def transaction_open() -> bool:
+    """Whether this task is inside a transaction."""
+    return isinstance(connections.get("default"), TransactionalDBClient)
+
+
 @asynccontextmanager
 async def atomic() -> AsyncIterator[None]:
     """A transaction of its own, or the caller's when one is open: joined, not nested. A nested
     ``in_transaction`` makes a savepoint (two round trips more) so that the caller could carry on
     after this part failed; where any failure here fails the caller too, that buys nothing."""
-    if isinstance(connections.get("default"), TransactionalDBClient):
+    if transaction_open():
         yield
         return
     async with in_transaction():
