@@ -174,6 +174,8 @@ async def test_a_campaign_paused_after_the_desk_read_it_refuses_at_commit(app, c
     answer = await grab(client, live.id, second)
 
     assert answer.status == 409 and answer.json["error"]["code"] == "CAMPAIGN_NOT_LIVE"
+    assert await Reward.filter(campaign_id=live.id).count() == 1  # the refused batch's reward was rolled back
+    assert await OutboxMessage.filter(topic=red_packets.PAY_REWARD_TOPIC).count() == 1
     state = await red_packets.pool_state(app.ctx.redis, live.id, key_prefix=settings.redis_key_prefix)
     assert state["packets_left"] == 9  # the packet went back
 
