@@ -304,15 +304,17 @@ SERVING = ("API", "PostgreSQL", "Redis", "wrk")  # what each request costs CPU i
 def headroom(measured: list[Measured]) -> str:
     """What the CPU table says about the target: more requests need proportionally more CPU of
     the processes that serve them, and a second worker can only find it idle or take it from the
-    relay and the stream consumer."""
+    relay and the stream consumer (niced, they give it up)."""
     base, cores = measured[0], os.cpu_count()
     lines = []
     for endpoint, cpu in (("grab", base.grab_cpu), ("decision", base.decide_cpu)):
         serving = sum(cpu.by_role[role] for role in SERVING)
         idle, needed = (1 - cpu.machine_busy) * cores, (TARGET - 1) * serving
+        spare = idle + cpu.by_role["outbox relay"] + cpu.by_role["stream consumer"]
         lines.append(
-            f"- {endpoint}: with one worker the API, PostgreSQL, Redis and wrk used {serving:.2f} cores and {idle:.2f} of {cores} were idle; "
-            f"{TARGET}× the requests need about {needed:.2f} more, {'within' if needed <= idle else 'more than'} what was idle."
+            f"- {endpoint}: with one worker the API, PostgreSQL, Redis and wrk used {serving:.2f} cores, {idle:.2f} of {cores} were idle "
+            f"and the niced workers used {spare - idle:.2f}; {TARGET}× the requests need about {needed:.2f} more, "
+            f"{'within' if needed <= spare else 'more than'} those {spare:.2f}."
         )
     return "Headroom:\n" + "\n".join(lines)
 
