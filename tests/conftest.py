@@ -84,14 +84,9 @@ async def db(schema: Settings):
 @pytest_asyncio.fixture(scope="session")
 async def _session_redis(base_settings: Settings):
     """One Redis client for the session, under a key prefix of its own (emptied before each test)."""
-    if base_settings.uses_embedded_redis:
-        import fakeredis
+    from infra.redis import create_redis  # the client the services use, so the suite tests it too
 
-        client = fakeredis.FakeAsyncRedis()
-    else:
-        from redis import asyncio as redis_asyncio
-
-        client = redis_asyncio.Redis.from_url(base_settings.redis_url)
+    client = create_redis(base_settings)
     client.test_prefix = f"test:{uuid.uuid4().hex[:12]}:"
     yield client
     await _empty_redis(client)
