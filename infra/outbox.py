@@ -8,13 +8,18 @@ declared dead. A relay that crashes mid-send leaves a lease that expires, and th
 again: delivery is at least once, so every handler must be idempotent on the message id (a
 payout's bill number, an SMS's dedupe key are derived from it) — that is what makes it exactly
 once in effect.
+
+A pass sends its messages one after another, in the order they fell due, except those of the
+topics ``RelayPolicy.parallel`` names: each of their messages stands alone (one payout per reward,
+say), so several are sent at once, beside the ordered lane. A payout waits mostly on WeChat Pay
+and the database; one at a time, the relay sat idle half the time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable, Mapping
 
@@ -133,6 +138,9 @@ class RelayPolicy:
     base_backoff: timedelta = timedelta(seconds=2)
     max_backoff: timedelta = timedelta(minutes=30)
     max_attempts: int = 12
+    # Topic → how many of its messages may be in flight at once. Only for topics whose messages
+    # are independent of one another: no order between them, no shared row but their own.
+    parallel: Mapping[str, int] = field(default_factory=dict)
 
 
 def backoff(attempts: int, policy: RelayPolicy) -> timedelta:
@@ -161,21 +169,45 @@ async def relay_once(handlers: Mapping[str, Handler], policy: RelayPolicy = Rela
         await OutboxMessage.filter(status=PENDING, next_attempt_at__lte=clock.now(), topic__in=list(handlers))
         .order_by("next_attempt_at", "id")
         .limit(policy.batch_size)
-        .values_list("id", flat=True)
+        .values_list("id", "topic")
     )
-    sent = 0
-    for message_id in due:
+    in_order, side_by_side = [], {}
+    for message_id, topic in due:
+        if policy.parallel.get(topic, 1) > 1:
+            side_by_side.setdefault(topic, []).append(message_id)
+        else:
+            in_order.append(message_id)
+
+    async def send(message_id: int) -> bool:
         if not await _claim(message_id, policy):
-            continue  # another relay took it
+            return False  # another relay took it
         message = await OutboxMessage.get(id=message_id)
         try:
             await handlers[message.topic](message)
         except Exception as exc:  # a handler failure is retried, never lost
             await _reschedule(message, exc, policy)
-            continue
+            return False
         await OutboxMessage.filter(id=message_id, status=SENDING).update(status=SENT, sent_at=clock.now(), lease_until=None)
-        sent += 1
-    return sent
+        return True
+
+    async def one_by_one(message_ids: list[int]) -> int:
+        return sum([await send(message_id) for message_id in message_ids])
+
+    async def at_once(message_ids: list[int], width: int) -> int:
+        lanes = [one_by_one(message_ids[i::width]) for i in range(width)]
+        return sum(await _all_of(lanes))
+
+    return sum(await _all_of([one_by_one(in_order), *(at_once(ids, policy.parallel[topic]) for topic, ids in side_by_side.items())]))
+
+
+async def _all_of(coroutines) -> list:
+    """Run them all to the end, then raise the first failure: a lane whose bookkeeping failed (the
+    database gone) must not leave the others running unawaited behind the relay's back."""
+    results = await asyncio.gather(*coroutines, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
 
 
 async def _reschedule(message: OutboxMessage, exc: Exception, policy: RelayPolicy) -> None:
@@ -192,11 +224,13 @@ async def _reschedule(message: OutboxMessage, exc: Exception, policy: RelayPolic
     )
 
 
-async def run_relay(handlers: Mapping[str, Handler], *, idle_seconds: float = 0.5, stop: asyncio.Event) -> None:
+async def run_relay(
+    handlers: Mapping[str, Handler], *, idle_seconds: float = 0.5, stop: asyncio.Event, policy: RelayPolicy = RelayPolicy()
+) -> None:
     """The relay loop of a worker process (or of the demo API process)."""
     while not stop.is_set():
         try:
-            sent = await relay_once(handlers)
+            sent = await relay_once(handlers, policy)
         except Exception:
             log.exception("outbox relay pass failed")
             sent = 0

@@ -206,6 +206,72 @@ async def test_two_concurrent_relays_send_each_message_once(db):
     assert await OutboxMessage.filter(attempts=1).count() == 50
 
 
+class Gauge:
+    """A handler that holds each message a moment and records how many were in flight at once."""
+
+    def __init__(self, fail_on: set[int] = frozenset()) -> None:
+        self.in_flight = self.most = 0
+        self.sent: list[int] = []
+        self.fail_on = fail_on
+
+    async def __call__(self, message: OutboxMessage) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            if message.id in self.fail_on:
+                raise ConnectionError("WeChat Pay busy")
+            self.sent.append(message.id)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_parallel_topic_sends_up_to_its_width_at_once_beside_the_ordered_lane(db):
+    ordered = [await enqueue(TOPIC, {"order": n}) for n in range(5)]
+    standalone = [await enqueue("test.pay", {"order": n}) for n in range(12)]
+    in_order, side_by_side = Gauge(), Gauge()
+
+    sent = await relay_once({TOPIC: in_order, "test.pay": side_by_side}, RelayPolicy(parallel={"test.pay": 4}))
+
+    assert sent == 17
+    assert sorted(side_by_side.sent) == standalone and side_by_side.most == 4
+    assert in_order.sent == ordered and in_order.most == 1  # one at a time, in the order they fell due
+    assert await OutboxMessage.filter(status=SENT, attempts=1).count() == 17
+
+
+async def test_a_failure_in_a_parallel_lane_is_retried_alone(db, frozen):
+    messages = [await enqueue("test.pay", {"order": n}) for n in range(6)]
+    handler = Gauge(fail_on={messages[2]})
+
+    assert await relay_once({"test.pay": handler}, RelayPolicy(parallel={"test.pay": 3}, max_attempts=3)) == 5
+
+    assert sorted(handler.sent) == [m for m in messages if m != messages[2]]
+    failed = await reload(messages[2])
+    assert (failed.status, failed.attempts, failed.last_error) == (PENDING, 1, "ConnectionError: WeChat Pay busy")
+
+
+async def test_a_lane_whose_bookkeeping_fails_lets_the_others_finish_first(db, monkeypatch):
+    """The database gone mid-pass: the pass fails, but only once every lane has stopped, so no
+    send is left running behind the relay's back."""
+    messages = [await enqueue("test.pay", {"order": n}) for n in range(4)]
+    handler = Gauge()
+    real_get, finished = OutboxMessage.get, []
+
+    async def get(*args, **kwargs):
+        message = await real_get(*args, **kwargs)
+        if message.id == messages[0]:
+            raise ConnectionError("database gone")
+        await asyncio.sleep(0.02)
+        finished.append(message.id)
+        return message
+
+    monkeypatch.setattr(OutboxMessage, "get", get)
+    with pytest.raises(ConnectionError):
+        await relay_once({"test.pay": handler}, RelayPolicy(parallel={"test.pay": 4}))
+
+    assert sorted(finished) == messages[1:] and sorted(handler.sent) == messages[1:]
+
+
 async def test_personal_data_in_the_payload_is_masked_at_enqueue(db):
     message_id = await enqueue(TOPIC, {"phone": "13812345678", "name": "张三丰", "order": 42})
 

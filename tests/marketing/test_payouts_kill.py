@@ -71,15 +71,20 @@ async def test_killed_after_wechat_pay_accepted_then_restarted_pays_every_winner
             return marker.exists() and marker.read_text().strip()
 
         frozen_bill = await wait_for(marked, seconds=60, what="the worker to reach the fault point")
-        # The worst moment: WeChat Pay paid this bill, and our database does not say so.
-        assert [p["mch_billno"] for p in await pay.ledger()] == [frozen_bill]
-        frozen = await Payout.get(bill_no=frozen_bill)
-        assert frozen.status == "paying"
-        assert (await Reward.get(id=frozen.reward_id)).status == "paying"
     finally:
         os.kill(crashing.pid, signal.SIGKILL)
         crashing.wait(timeout=10)
     assert crashing.returncode == -signal.SIGKILL
+    # The worst moment: WeChat Pay paid this bill, and our database does not say so. The relay
+    # sends payouts side by side, so others may have been caught in flight with it: those WeChat
+    # Pay paid and we did not record must be asked for again; those we recorded, never.
+    paid_there = {p["mch_billno"] for p in await pay.ledger()}
+    recorded_here = {p.bill_no for p in await Payout.filter(status="paid")}
+    assert frozen_bill in paid_there and frozen_bill not in recorded_here
+    frozen = await Payout.get(bill_no=frozen_bill)
+    assert frozen.status == "paying"
+    assert (await Reward.get(id=frozen.reward_id)).status == "paying"
+    caught_in_flight = paid_there - recorded_here
 
     # The dead worker's lease is skipped rather than waited for (60 s).
     await OutboxMessage.filter(status="sending").update(lease_until=clock.now() - timedelta(seconds=1))
@@ -101,9 +106,11 @@ async def test_killed_after_wechat_pay_accepted_then_restarted_pays_every_winner
     for packet in ledger:
         openid, amount = winners[payouts[packet["mch_billno"]].reward_id]
         assert (packet["re_openid"], packet["total_amount"]) == (openid, amount)
-    # The bill frozen mid-payment was asked for again, and WeChat Pay answered the original.
+    # The bills caught mid-payment were asked for again, and WeChat Pay answered the original.
     requests = {p["mch_billno"]: p["requests"] for p in ledger}
-    assert requests[frozen_bill] == 2
-    assert all(count == 1 for bill, count in requests.items() if bill != frozen_bill)
+    asked_twice = {bill for bill, count in requests.items() if count == 2}
+    assert caught_in_flight <= asked_twice  # (a request still on its way at the kill may add to them)
+    assert not asked_twice & recorded_here  # what we had recorded as paid was never asked for again
+    assert all(count <= 2 for count in requests.values())
     assert all(p.status == "paid" for p in payouts.values())
     assert await OutboxMessage.filter(status="sent", topic="marketing.pay_reward").count() == WINNERS
