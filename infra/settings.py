@@ -23,6 +23,7 @@ DEMO_WECHAT_PAY_MCH_ID = "1900000109"
 DEV_WECHAT_PAY_API_KEY = "devonlywechatpaykey0123456789abc"
 # Payout fault injection (a drill, never for customers): see marketing/payouts.py.
 PAYOUT_FAULTS = ("", "crash_after_wechat_pay_accepted")
+MAX_PAYOUTS_AT_ONCE = 32
 DEMO_WECHAT_TEMPLATES = {
     "application_result": "tmpl-application-result",
     "contract_to_sign": "tmpl-contract-to-sign",
@@ -115,6 +116,9 @@ class Settings:
     # drill can kill -9 it there. Off by default; refused in production.
     payout_fault: str = ""
     payout_fault_marker: str = "var/payout_fault.marker"
+    # Payouts (red packets, top-ups) the relay sends at once. Keep it within what WeChat Pay lets
+    # the merchant call: 1 sends them one after another.
+    payouts_at_once: int = 8
     # TOPUP_SANDBOX_FILE: the sandbox top-up provider keeps its orders in this journal file, so a
     # restarted payout worker remembers them as a real provider would (the faults drill). Off by
     # default: the sandbox then keeps them in memory.
@@ -181,6 +185,7 @@ class Settings:
             wechat_pay_send_name=env.get("WECHAT_PAY_SEND_NAME") or "农商银行",
             payout_fault=env.get("PAYOUT_FAULT", ""),
             payout_fault_marker=env.get("PAYOUT_FAULT_MARKER") or "var/payout_fault.marker",
+            payouts_at_once=_int(env, "PAYOUTS_AT_ONCE", 8),
             topup_sandbox_file=env.get("TOPUP_SANDBOX_FILE") or None,
         )
         settings.check()
@@ -200,6 +205,8 @@ class Settings:
             raise SettingsError(f"PROVIDERS must be sandbox or real, got {self.providers!r}")
         if self.payout_fault not in PAYOUT_FAULTS:
             raise SettingsError(f"PAYOUT_FAULT must be empty or one of {', '.join(PAYOUT_FAULTS[1:])}, got {self.payout_fault!r}")
+        if not 1 <= self.payouts_at_once <= MAX_PAYOUTS_AT_ONCE:
+            raise SettingsError(f"PAYOUTS_AT_ONCE must be 1 to {MAX_PAYOUTS_AT_ONCE}, got {self.payouts_at_once}")
         if not (self.wechat_pay_mch_id.isdigit() and len(self.wechat_pay_mch_id) == 10):
             # The bill number is mch_id + yyyymmdd + 10 digits: 28 characters, as WeChat Pay asks.
             raise SettingsError("WECHAT_PAY_MCH_ID must be the merchant's 10-digit number")

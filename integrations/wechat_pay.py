@@ -59,6 +59,7 @@ class WeChatpyPay:
         send_name: str,
         cert: str | None = None,
         cert_key: str | None = None,
+        threads: int = THREADS,
     ):
         self.mch_id = mch_id
         self.appid = appid
@@ -67,7 +68,7 @@ class WeChatpyPay:
         self._timeout = timeout
         self._send_name = send_name
         self._cert, self._cert_key = cert, cert_key
-        self._executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="wechat-pay")
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wechat-pay")
         self._threads = threading.local()
 
     # ---- the API ------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from infra.outbox import run_relay
 from infra.redis import create_redis
 from infra.settings import Settings
 from server import database
-from server.handlers import RELAY_POLICY, outbox_handlers
+from server.handlers import outbox_handlers, relay_policy
 from server.providers import build_providers
 
 log = logging.getLogger("server")
@@ -159,7 +159,7 @@ def _run_embedded_workers(app: Sanic) -> None:
     async def start_relay(app: Sanic) -> None:
         app.ctx.stop_workers = asyncio.Event()
         handlers = outbox_handlers(app.ctx.settings, app.ctx.providers)
-        app.ctx.relay = asyncio.create_task(run_relay(handlers, stop=app.ctx.stop_workers, policy=RELAY_POLICY))
+        app.ctx.relay = asyncio.create_task(run_relay(handlers, stop=app.ctx.stop_workers, policy=relay_policy(app.ctx.settings)))
 
     @app.before_server_stop
     async def stop_relay(app: Sanic) -> None:

@@ -331,7 +331,7 @@ async def _relay(settings: Settings) -> None:
     from infra.redis import create_redis
     from server import database
     from server.app import configure_pii
-    from server.handlers import RELAY_POLICY, outbox_handlers
+    from server.handlers import outbox_handlers, relay_policy
     from server.providers import build_providers
 
     configure_pii(settings)
@@ -343,7 +343,7 @@ async def _relay(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await run_relay(handlers, stop=stop, policy=RELAY_POLICY)
+        await run_relay(handlers, stop=stop, policy=relay_policy(settings))
     finally:
         await database.close_database()
         await redis.aclose()

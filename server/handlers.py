@@ -21,10 +21,12 @@ from marketing import funnel, payouts, rewards
 from marketing import service as referrals
 from server.providers import Providers
 
-# A payout stands alone (one reward, locked by its own row; its bill number is its message's id),
-# so several are sent at once: one at a time, the relay waited on WeChat Pay half the time.
-# WeChat Pay limits how often a merchant may call; keep this well under it.
-RELAY_POLICY = RelayPolicy(parallel={payouts.PAY_TOPIC: 8})
+
+def relay_policy(settings: Settings) -> RelayPolicy:
+    """A payout stands alone (one reward, locked by its own row; its bill number is its message's
+    id), so several are sent at once (PAYOUTS_AT_ONCE): one at a time, the relay waited on WeChat
+    Pay and the database half the time."""
+    return RelayPolicy(parallel={payouts.PAY_TOPIC: settings.payouts_at_once})
 
 
 def outbox_handlers(settings: Settings, providers: Providers) -> dict[str, Handler]:
@@ -48,7 +50,7 @@ def outbox_handlers(settings: Settings, providers: Providers) -> dict[str, Handl
             top_up=providers.top_up,
             openids=mini_program_openids(providers.wechat_pay.appid),
             after_accepted=_payout_fault(settings),
-            policy=RELAY_POLICY,
+            policy=relay_policy(settings),
         ),
     }
 

@@ -82,6 +82,7 @@ def build_providers(settings: Settings, redis) -> Providers:
             send_name=settings.wechat_pay_send_name,
             cert=settings.wechat_pay_cert,
             cert_key=settings.wechat_pay_cert_key,
+            threads=settings.payouts_at_once,  # wechatpy's HTTP is synchronous: a thread per payout in flight
         ),
         top_up=SandboxTopUp(journal=Path(settings.topup_sandbox_file) if settings.topup_sandbox_file else None),
     )

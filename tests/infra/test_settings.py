@@ -149,7 +149,7 @@ def test_bad_app_env_is_refused():
     assert "'prod'" in message
 
 
-@pytest.mark.parametrize("name", ["PORT", "ACCESS_TOKEN_TTL_SECONDS", "STAFF_MAX_FAILED_LOGINS", "MAX_REQUEST_BYTES"])
+@pytest.mark.parametrize("name", ["PORT", "ACCESS_TOKEN_TTL_SECONDS", "STAFF_MAX_FAILED_LOGINS", "MAX_REQUEST_BYTES", "PAYOUTS_AT_ONCE"])
 def test_bad_integers_are_refused_naming_the_variable(name):
     message = refusal({name: "fifteen"})
 
@@ -179,6 +179,21 @@ def test_empty_values_fall_back_to_defaults():
 
 def test_unknown_providers_are_refused_in_any_environment():
     assert "PROVIDERS must be sandbox or real, got 'mock'" in refusal({"PROVIDERS": "mock"})
+
+
+@pytest.mark.parametrize("raw", ["0", "33", "-1"])
+def test_payouts_at_once_outside_its_range_is_refused(raw):
+    assert f"PAYOUTS_AT_ONCE must be 1 to 32, got {raw}" in refusal({"PAYOUTS_AT_ONCE": raw})
+
+
+def test_payouts_at_once_sets_the_relay_lane_and_the_wechat_pay_threads():
+    from server.handlers import relay_policy
+    from server.providers import build_providers
+
+    settings = Settings.from_env({"PAYOUTS_AT_ONCE": "3"})
+
+    assert relay_policy(settings).parallel == {"marketing.pay_reward": 3}
+    assert build_providers(settings, redis=None).wechat_pay._executor._max_workers == 3
 
 
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgresql+asyncpg://", "asyncpg://", "postgres://"])
