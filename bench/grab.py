@@ -14,7 +14,7 @@ import asyncio
 import subprocess
 import time
 
-from bench import applicants
+from bench import applicants, payouts
 
 CUSTOMERS = 5_000
 PACKETS = 1_000_000
@@ -192,3 +192,4 @@ from the Redis pool, {checked['redis_taken']:,} grabs counted by Redis, {checked
 """
     runner.write_section("grab", body)
     print(body)
+    payouts.bench_payouts(args, settings, env, env["WECHAT_API_BASE"])

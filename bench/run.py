@@ -3,7 +3,8 @@
     python -m bench.run [--duration 10] [--runs 3] [--only login|lending|daily|risk_batch|grab|realtime]
 
 ``--only daily`` (part of the default run) times the loans' daily job over --loans active loans
-(bench/daily_job.py) with each of --daily-workers; it needs no wrk.
+(bench/daily_job.py) with each of --daily-workers; it needs no wrk. ``--only grab`` ends with the
+outbox relay paying the grab's winners, one at a time against side by side (bench/payouts.py).
 
 Runs on PostgreSQL and Redis (DATABASE_URL and REDIS_URL, defaulting to this machine's; the
 database named is dropped and recreated). Every server is one process, access log off where it
