@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from bench import processes
+from bench import run as runner
 
 PAID = "SELECT COUNT(*) AS n FROM reward WHERE status = 'paid'"
 WARM_UP_SECONDS = 3.0
@@ -25,7 +26,6 @@ WARM_UP_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class Window:
-    width: int
     paid: int
     seconds: float
     cpu_seconds: float
@@ -39,39 +39,24 @@ class Window:
         return 1000 * self.cpu_seconds / max(self.paid, 1)
 
 
-async def _paid(settings) -> int:
-    from infra import sql
-    from server.app import configure_pii
-    from server.database import close_database, open_database
-
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    try:
-        return (await sql.fetch_one(PAID))["n"]
-    finally:
-        await close_database()
-
-
 def window(settings, env: dict, width: int, seconds: float) -> Window:
     """One relay process at ``width`` payouts at once, timed for ``seconds`` after its warm-up."""
-    from bench import run as runner
-
     relay = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "relay"], cwd=runner.ROOT, env={**env, "PAYOUTS_AT_ONCE": str(width)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
         time.sleep(WARM_UP_SECONDS)
-        paid_before, started, cpu_before = asyncio.run(_paid(settings)), time.monotonic(), processes.cpu_seconds(relay.pid)
+        paid_before, started, cpu_before = asyncio.run(runner.scalar(settings.database_url, PAID)), time.monotonic(), processes.cpu_seconds(relay.pid)
         time.sleep(seconds)
         if relay.poll() is not None:
             raise SystemExit(f"the relay died during the window (exit {relay.returncode})")
-        paid_after, ended, cpu_after = asyncio.run(_paid(settings)), time.monotonic(), processes.cpu_seconds(relay.pid)
+        paid_after, ended, cpu_after = asyncio.run(runner.scalar(settings.database_url, PAID)), time.monotonic(), processes.cpu_seconds(relay.pid)
     finally:
         processes.stop(relay)
     if relay.returncode not in (0, -2):  # stopped by its Ctrl-C, not killed for hanging
         raise SystemExit(f"the relay exited with {relay.returncode}")
-    return Window(width, paid_after - paid_before, ended - started, cpu_after - cpu_before)
+    return Window(paid_after - paid_before, ended - started, cpu_after - cpu_before)
 
 
 async def audit(settings, wechat_url: str):
@@ -101,8 +86,6 @@ async def audit(settings, wechat_url: str):
 def bench_payouts(args, settings, env: dict, wechat_url: str) -> None:
     """The relay's windows, one at a time and side by side (the settings' default) taken
     alternately; writes the section."""
-    from bench import run as runner
-
     windows: dict[int, list[Window]] = {1: [], settings.payouts_at_once: []}
     for _ in range(args.runs):
         for width in windows:

@@ -32,11 +32,12 @@ import json
 import subprocess
 import sys
 import time
-from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
+
+from bench import run as runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +57,7 @@ async def create(database_url: str, loans: int, *, seed: int = 20200331) -> dict
 
     started = time.perf_counter()
     book = synthetic_book(loans, seed)
-    async with _connection(database_url) as connection:
+    async with runner.connection(database_url) as connection:
         banks = [(row["id"], row["code"]) for row in await connection.fetch("SELECT id, code FROM bank ORDER BY id")]
         products = {row["code"]: row for row in await connection.fetch("SELECT id, code, published_version FROM product")}
         now = datetime.now(timezone.utc)
@@ -173,32 +174,15 @@ def _run(database_url: str, *, rerun: bool, workers: int) -> dict:
     reports = [json.loads(process.communicate()[0]) for process in processes]
     if any(process.returncode for process in processes):
         raise SystemExit("a batch worker failed")
-    firing = asyncio.run(_scalar(database_url, "SELECT COUNT(DISTINCT loan_id) FROM warning_signal WHERE status = 'open' AND source = 'batch'"))
+    firing = asyncio.run(runner.scalar(database_url, "SELECT COUNT(DISTINCT loan_id) FROM warning_signal WHERE status = 'open' AND source = 'batch'"))
     return {**{key: round(sum(r[key] for r in reports), 3) for key in SUMMED}, "workers": workers, "rules": reports[0]["rules"],
             "seconds": round(max(r["finished"] for r in reports) - min(r["started"] for r in reports), 2),
             "loans_firing": firing}  # how realistic the book is: in a real one a few percent of the loans fire
 
 
-@asynccontextmanager
-async def _connection(database_url: str):
-    """A plain asyncpg connection of the bench's own (the URL's pool options dropped)."""
-    import asyncpg
-
-    connection = await asyncpg.connect(database_url.split("?")[0])
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-async def _scalar(database_url: str, query: str):
-    async with _connection(database_url) as connection:
-        return await connection.fetchval(query)
-
-
 async def _forget_runs(database_url: str) -> None:
     """Back to the book as created: no runs, signals, tasks, proposals or queued texts."""
-    async with _connection(database_url) as connection:
+    async with runner.connection(database_url) as connection:
         await connection.execute("TRUNCATE risk_list_proposal, risk_disposal_task, warning_signal, risk_run_chunk, risk_run, outbox_message")
         await connection.execute("VACUUM ANALYZE")
 
@@ -218,8 +202,6 @@ def run(database_url: str, loans: int, runs: int = 3, workers: tuple[int, ...] =
 
 
 def markdown(result: dict, command: str) -> str:
-    from bench.run import machine
-
     ev, target = result["evaluation"], 60.0 * result["loans"] / 1_000_000
     first = result["runs"][0]["first_run"]
 
@@ -234,7 +216,7 @@ def markdown(result: dict, command: str) -> str:
     ratio = ev["ratio_polars"]  # judged against the hand-written Polars (the same engine); NumPy shown beside it
     return f"""## Risk: the post-loan warning batch over {result['loans']:,} active loans
 
-Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; PostgreSQL on this machine.
+Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {runner.machine()}; PostgreSQL on this machine.
 Command: `{command}`.
 
 | workers | run | loans | (loan, rule) fired | signals opened | updated | tasks opened | list proposals | read s | evaluate s | write s | job CPU s | seconds | target |
@@ -289,10 +271,8 @@ def main() -> None:
     result = run(settings.database_url, args.loans, args.runs, tuple(args.workers))
     print(json.dumps(result, indent=2, default=str))
     if not args.no_doc:
-        from bench.run import write_section
-
         body = markdown(result, f"python -m bench.run --only risk_batch --loans {args.loans} --risk-workers {' '.join(map(str, args.workers))}")
-        write_section("risk_batch", body)
+        runner.write_section("risk_batch", body)
         print(body)
 
 

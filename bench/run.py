@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -121,6 +121,24 @@ def port_taken(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@asynccontextmanager
+async def connection(database_url: str):
+    """A plain asyncpg connection of the bench's own (the URL's pool options dropped), for what
+    the bench reads and resets around the processes it measures."""
+    import asyncpg
+
+    opened = await asyncpg.connect(database_url.split("?")[0])
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def scalar(database_url: str, query: str):
+    async with connection(database_url) as opened:
+        return await opened.fetchval(query)
 
 
 def postgres_env(database_url: str, redis_url: str, what: str) -> dict:
