@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -12,7 +13,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from infra.logs import JsonFormatter, ScrubbingTextFormatter, lean_log_records, log_config, request_id_var, utc_millis_text
+from infra.logs import BatchedInfoLog, JsonFormatter, ScrubbingTextFormatter, lean_log_records, log_config, request_id_var, utc_millis_text
 
 ID_NUMBER = "320102199001011234"
 PHONE = "13812345678"
@@ -32,18 +33,29 @@ def records(request, monkeypatch):
     request_id_var.reset(token)
 
 
-def written(formatter: logging.Formatter, emit) -> str:
-    stream = io.StringIO()
+class CountingStream(io.StringIO):
+    def __init__(self):
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def written(formatter: logging.Formatter, emit, stream: io.StringIO | None = None) -> str:
+    stream = stream if stream is not None else io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     logger = logging.getLogger("tests.infra.logs")
-    logger.addHandler(handler)
+    # Ours alone (pytest's capture may have added its own): the configuration the server runs with.
+    kept, logger.handlers = logger.handlers, [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
     try:
         emit(logger)
     finally:
-        logger.removeHandler(handler)
+        logger.handlers = kept
     return stream.getvalue()
 
 
@@ -105,3 +117,47 @@ def test_the_timestamp_rounds_to_the_microsecond_before_it_cuts_to_the_milliseco
     # 0.9999996 s rounds up to the next whole second, as datetime does; 0.1239 stays .123.
     assert utc_millis_text(1_764_563_460.9999996) == "2025-12-01T04:31:01.000+00:00"
     assert utc_millis_text(1_764_563_460.1239) == "2025-12-01T04:31:00.123+00:00"
+
+
+def test_the_batched_request_line_is_the_formatters_line_and_a_loop_turn_is_one_write(records):
+    paths = [f"/api/v1/customers/{ID_NUMBER}", "/api/v1/campaigns/7/red-packets/grab", f"/api/v1/phones/{PHONE}"]
+
+    def through_logging(log):
+        for status, path in enumerate(paths):
+            log.info("request", extra={"method": "POST", "path": path, "status": status, "ms": 1.5})
+
+    def batched(log):
+        async def requests():
+            lines = BatchedInfoLog(log)
+            for status, path in enumerate(paths):
+                lines.info("request", {"method": "POST", "path": path, "status": status, "ms": 1.5})
+            await asyncio.sleep(0)  # the write is the loop's next turn
+
+        asyncio.run(requests())
+
+    stream = CountingStream()
+    fast = [json.loads(line) for line in written(JsonFormatter(), batched, stream).splitlines()]
+    slow = [json.loads(line) for line in written(JsonFormatter(), through_logging).splitlines()]
+    assert stream.writes == 1
+    assert len(fast) == len(slow) == 3
+    for got, expected in zip(fast, slow):
+        assert list(got) == list(expected)
+        assert {**got, "ts": None} == {**expected, "ts": None}
+    assert fast[0]["path"] == "/api/v1/customers/3201**********1234" and fast[2]["path"] == "/api/v1/phones/138****5678"
+    assert fast[0]["request_id"] == REQUEST_ID
+
+
+def test_the_batched_request_line_goes_through_logging_in_text_mode_and_outside_a_loop(records):
+    text_format = log_config(json_lines=False, level="INFO")["formatters"]["text"]["format"]
+    text = written(ScrubbingTextFormatter(text_format), lambda log: BatchedInfoLog(log).info("request", {"path": f"/p/{PHONE}"}))
+    assert text.startswith(f"[{REQUEST_ID}] ") and text.endswith(" INFO tests.infra.logs: request\n")
+    entry = json.loads(written(JsonFormatter(), lambda log: BatchedInfoLog(log).info("request", {"path": f"/p/{PHONE}"})))
+    assert entry["path"] == "/p/138****5678"  # no running loop: written at once, by logging
+
+
+def test_the_batched_request_line_respects_the_level(records):
+    def at_warning(log):
+        log.setLevel(logging.WARNING)
+        BatchedInfoLog(log).info("request", {"path": "/"})
+
+    assert written(JsonFormatter(), at_warning) == ""
