@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
-from api.auth import customer_required, staff_required
+from api.auth import caller_address, customer_required, staff_required
 from api.idempotency import idempotent
 from api.marketing import device_of
 from api.pagination import PageQuery, page
@@ -330,7 +330,7 @@ async def customer_campaigns(request: Request):
 async def grab(request: Request, campaign_id: int):
     actor = request.ctx.actor
     grabber = red_packets.Grabber(
-        customer_id=actor.id, bank_id=actor.bank_id, channel=actor.channel, device_id=device_of(request), ip=request.remote_addr or request.ip
+        customer_id=actor.id, bank_id=actor.bank_id, channel=actor.channel, device_id=device_of(request), ip=caller_address(request)
     )
     won = await desk(request.app).grab(campaign_id, grabber)
     return response.json(

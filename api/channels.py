@@ -10,7 +10,7 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import add_session_routes, customer_required, token_policy
+from api.auth import add_session_routes, caller_address, customer_required, token_policy
 from api.signed import signed
 from api.validation import Body, documented_body, ObjectId, json_body, parse_json
 from channels import bank_apps, wechat
@@ -66,7 +66,7 @@ async def wechat_login(request: Request, body: WeChatLoginBody):
         request.app.ctx.providers.mini_program, body.code, bank_id=body.bank_id, policy=token_policy(request), invite_bank_id=invite_bank_id
     )
     arrival = await invites.on_login(
-        login.customer.id, scene=body.scene, device_id=body.device_id, ip=request.remote_addr or request.ip, channel=WECHAT_MINIPROGRAM
+        login.customer.id, scene=body.scene, device_id=body.device_id, ip=caller_address(request), channel=WECHAT_MINIPROGRAM
     )
     extra = {"referral": presenters.arrival(arrival)} if arrival is not None else {}
     return response.json(presenters.signed_in(login.customer, login.tokens, login.bank_id, is_new=login.is_new, **extra))

@@ -11,7 +11,7 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import customer_required, staff_required
+from api.auth import caller_address, customer_required, staff_required
 from api.idempotency import idempotent
 from api.validation import Body, json_body
 from lending_core.contracts import service as contracts
@@ -56,7 +56,7 @@ class SignBody(Body):
 def _context(request: Request) -> contracts.Context:
     actor = request.ctx.actor
     return contracts.Context(
-        ip=request.remote_addr or request.ip or "",
+        ip=caller_address(request),
         user_agent=request.headers.get("user-agent", ""),
         channel=actor.channel or ("staff_console" if actor.kind == "staff" else "unknown"),
     )

@@ -18,7 +18,7 @@ from sanic import Blueprint, Request, response
 from sanic_ext.extensions.openapi import openapi
 
 from api import presenters
-from api.auth import customer_required, staff_required
+from api.auth import caller_address, customer_required, staff_required
 from api.pagination import PageQuery, page
 from api.validation import Body, ObjectId, Query, json_body, query_params
 from infra.errors import DependencyUnavailable
@@ -154,7 +154,7 @@ async def record_scan(request: Request, code: str, body: ScanBody):
         code,
         channel=body.channel,
         device_id=body.device_id,
-        ip=request.remote_addr or request.ip,
+        ip=caller_address(request),
         key_prefix=request.app.ctx.settings.redis_key_prefix,
     )
     return response.json(presenters.scan(scanned), status=201)

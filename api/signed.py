@@ -9,6 +9,7 @@ from functools import wraps
 from sanic import Request
 from sanic_ext.extensions.openapi import openapi
 
+from api.auth import caller_address
 from channels import signing
 
 HEADERS = ("X-Key-Id", "X-Timestamp", "X-Nonce", "X-Signature")
@@ -38,7 +39,7 @@ def signed(load):
                 nonce_prefix=f"{settings.redis_key_prefix}nonce:",
                 window_seconds=settings.signature_window_seconds,
                 now=time.time(),
-                source=request.remote_addr or request.ip,
+                source=caller_address(request),
             )
             request.ctx.principal = verified.principal
             return await handler(request, *args, **kwargs)
