@@ -19,6 +19,9 @@ def to_fen(yuan: int | str | Decimal) -> int:
 
 def yuan_text(fen: int) -> str:
     """``123456`` → ``"1234.56"``."""
+    if type(fen) is int:  # the usual case, by integer division: a Decimal was 1% of a grab's CPU
+        yuan, cents = divmod(abs(fen), 100)
+        return f"{'-' if fen < 0 else ''}{yuan}.{cents:02d}"
     if isinstance(fen, float):
         raise FloatMoney()
     return f"{Decimal(fen) / 100:.2f}"

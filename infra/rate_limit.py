@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from infra.errors import DomainError
 
@@ -32,8 +33,7 @@ return count
 """
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):  # made several times a grab: a tuple is made in a third of a frozen dataclass's time
     """The counter of one fixed window: its key, how long Redis keeps it, and when it is over."""
 
     key: str

@@ -45,6 +45,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from redis.exceptions import RedisError
 from tortoise import connections
@@ -94,8 +95,7 @@ class GrabLimits:
     per_customer: Limit = Limit(20, 60)
 
 
-@dataclass(frozen=True)
-class Grabber:
+class Grabber(NamedTuple):  # one a grab, like Won: tuples, made faster than frozen dataclasses
     customer_id: int
     bank_id: int | None
     channel: str | None
@@ -103,8 +103,7 @@ class Grabber:
     ip: str | None = None
 
 
-@dataclass(frozen=True)
-class Won:
+class Won(NamedTuple):
     reward_id: int
     campaign_id: int
     amount_fen: int
