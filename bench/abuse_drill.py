@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.run import machine, postgres_env, write_drill_section
+from bench.run import app_stores, machine, postgres_env, write_drill_section
 from infra.settings import DEMO_WECHAT_PAY_MCH_ID
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -437,29 +437,22 @@ def main() -> None:
 
 
 async def _main(args) -> Outcome:
-    from redis import asyncio as redis_asyncio
-
     from infra.settings import Settings
     from server import database, demo_data
-    from server.app import configure_pii
 
     env = {"APP_ENV": "dev", **postgres_env(DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, "the drill's controls")}
     settings = Settings.from_env(env)
-    configure_pii(settings)
     await database.recreate_postgres_database(settings.database_url)
     await database.apply_migrations(settings.database_url)
-    await database.open_database(settings.database_url)
-    redis = redis_asyncio.Redis.from_url(settings.redis_url)
     prefix = f"abuse-drill:{uuid.uuid4().hex[:8]}:"
-    try:
-        await demo_data.load()
-        return await run_drill(redis, key_prefix=prefix, farm=args.farm, ordinary=args.ordinary, devices=args.devices, seed=args.seed)
-    finally:
-        keys = [key async for key in redis.scan_iter(match=prefix + "*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-        await database.close_database()
+    async with app_stores(settings, redis=True) as redis:
+        try:
+            await demo_data.load()
+            return await run_drill(redis, key_prefix=prefix, farm=args.farm, ordinary=args.ordinary, devices=args.devices, seed=args.seed)
+        finally:
+            keys = [key async for key in redis.scan_iter(match=prefix + "*")]
+            if keys:
+                await redis.delete(*keys)
 
 
 if __name__ == "__main__":

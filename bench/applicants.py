@@ -116,17 +116,12 @@ def made_in_database(settings, count: int, *, product_code: str = "SHUIYITONG", 
     from pathlib import Path
 
     from lending_core.products.service import read_catalogue_file
-    from server.app import configure_pii
-    from server.database import close_database, open_database
+    from bench.run import app_stores
 
     product = read_catalogue_file(Path(__file__).resolve().parent.parent / "lending_core" / "products" / "catalogue" / f"{product_code}.toml")
 
     async def make() -> list[str]:
-        configure_pii(settings)
-        await open_database(settings.database_url)
-        try:
+        async with app_stores(settings):
             return await create(count, bank_code="HZRCB", purposes=product.consents, secret_key=settings.secret_key, channel="wechat_miniprogram", seed=seed)
-        finally:
-            await close_database()
 
     return asyncio.run(make())

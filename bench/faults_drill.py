@@ -817,19 +817,15 @@ def _interrupted(signum, frame) -> None:
 
 
 async def _prepare_database(env: dict) -> None:
+    from bench.run import app_stores
     from infra.settings import Settings
     from server import database, demo_data
-    from server.app import configure_pii
 
     settings = Settings.from_env(env)
-    configure_pii(settings)
     await database.recreate_postgres_database(settings.database_url)
     await database.apply_migrations(settings.database_url)
-    await database.open_database(settings.database_url)
-    try:
+    async with app_stores(settings):
         await demo_data.load()
-    finally:
-        await database.close_database()
 
 
 async def _wait_healthy(api: Service) -> None:

@@ -25,20 +25,12 @@ UNLIMITED = {"GRAB_LIMIT_DEVICE_PER_MINUTE": "1000000000", "GRAB_LIMIT_ADDRESS_P
 
 async def prepare(settings, *, customers: int, packets: int) -> tuple[int, list[str]]:
     """Customers with tokens, and a live red-packet campaign of HZRCB with its pool loaded."""
-    from infra.redis import create_redis
-    from server.app import configure_pii
-    from server.database import close_database, open_database
+    from bench.run import app_stores
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    redis = create_redis(settings)
-    try:
+    async with app_stores(settings, redis=True) as redis:
         tokens = await applicants.create(customers, bank_code="HZRCB", purposes=(), secret_key=settings.secret_key, channel="wechat_miniprogram", seed=11,
                                         wechat_appid=settings.wechat_appid)
         return await open_campaign(settings, redis, packets=packets, per_person=packets // customers + 1), tokens
-    finally:
-        await redis.aclose()
-        await close_database()
 
 
 async def open_campaign(settings, redis, *, packets: int, per_person: int) -> int:
@@ -73,17 +65,12 @@ async def open_campaign(settings, redis, *, packets: int, per_person: int) -> in
 
 async def audit_run(settings, campaign_id: int) -> dict:
     """What the database and Redis say after the runs, and whether they agree."""
+    from bench.run import app_stores
     from infra import sql
-    from infra.redis import create_redis
     from marketing import red_packets
     from marketing.models import Campaign
-    from server.app import configure_pii
-    from server.database import close_database, open_database
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    redis = create_redis(settings)
-    try:
+    async with app_stores(settings, redis=True) as redis:
         campaign = await Campaign.get(id=campaign_id)
         row = await sql.fetch_one(
             "SELECT COUNT(*) AS rewards, COUNT(DISTINCT packet_index) AS packets, "
@@ -109,9 +96,6 @@ async def audit_run(settings, campaign_id: int) -> dict:
             or sum(state["taken"].values()) != row["rewards"] or int(row["amount_fen"]) != campaign.committed_fen,
             "split_fen": sum(split),
         }
-    finally:
-        await redis.aclose()
-        await close_database()
 
 
 def ready(api_url: str, seconds: float = 120) -> None:

@@ -65,19 +65,14 @@ async def audit(settings, wechat_url: str):
     import httpx
 
     from bench.faults_drill import payments_check
+    from bench.run import app_stores
     from marketing.models import Campaign, Payout, Reward
-    from server.app import configure_pii
-    from server.database import close_database, open_database
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    try:
+    async with app_stores(settings):
         rewards = await Reward.exclude(status="due").values("id", "kind", "status", "amount_fen")
         still_due = await Reward.filter(status="due").count()
         payouts = await Payout.all().values("reward_id", "bill_no", "status", "channel")
         campaigns = await Campaign.all().values("id", "budget_fen", "committed_fen")
-    finally:
-        await close_database()
     async with httpx.AsyncClient(base_url=wechat_url, timeout=60) as http:
         packets = (await http.get("__fake__/pay/ledger")).raise_for_status().json()
     return payments_check(rewards, payouts, packets, [], campaigns), still_due

@@ -136,6 +136,26 @@ async def connection(database_url: str):
         await opened.close()
 
 
+@asynccontextmanager
+async def app_stores(settings, *, redis: bool = False):
+    """The platform's database (and, asked for, a Redis client) opened as the server opens them,
+    personal-data keys configured, for what a bench or drill prepares and checks around the
+    processes it measures; closed after. Yields the Redis client, or None."""
+    from infra.redis import create_redis
+    from server.app import configure_pii
+    from server.database import close_database, open_database
+
+    configure_pii(settings)
+    await open_database(settings.database_url)
+    client = create_redis(settings) if redis else None
+    try:
+        yield client
+    finally:
+        if client is not None:
+            await client.aclose()
+        await close_database()
+
+
 async def scalar(database_url: str, query: str):
     async with connection(database_url) as opened:
         return await opened.fetchval(query)

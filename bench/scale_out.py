@@ -163,20 +163,14 @@ def measure(args, env: dict, api_port: int, campaign_id: int, grab_tokens: Path,
 async def drain(settings, seconds: float) -> int:
     """Give the relay up to ``seconds`` to send what the load queued; the messages still waiting."""
     from infra import sql
-    from server.app import configure_pii
-    from server.database import close_database, open_database
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    try:
+    async with runner.app_stores(settings):
         deadline = time.monotonic() + seconds
         while True:
             waiting = (await sql.fetch_one("SELECT COUNT(*) AS n FROM outbox_message WHERE status IN ('pending', 'sending')"))["n"]
             if waiting == 0 or time.monotonic() > deadline:
                 return waiting
             await asyncio.sleep(2)
-    finally:
-        await close_database()
 
 
 async def check(settings, campaign_id: int, wechat_url: str) -> dict:
@@ -185,12 +179,8 @@ async def check(settings, campaign_id: int, wechat_url: str) -> dict:
 
     from infra import sql
     from lending_core.ledger.service import unbalanced_transactions
-    from server.app import configure_pii
-    from server.database import close_database, open_database
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    try:
+    async with runner.app_stores(settings):
         rewards = {
             row["bill_no"]: (row["status"], int(row["amount_fen"]))
             for row in await sql.fetch_all(
@@ -202,8 +192,6 @@ async def check(settings, campaign_id: int, wechat_url: str) -> dict:
         applications = {row["status"]: row["n"] for row in await sql.fetch_all("SELECT status, COUNT(*) AS n FROM application GROUP BY status")}
         unbalanced = await unbalanced_transactions()
         dead = (await sql.fetch_one("SELECT COUNT(*) AS n FROM outbox_message WHERE status = 'dead'"))["n"]
-    finally:
-        await close_database()
     async with httpx.AsyncClient(base_url=wechat_url, timeout=60) as http:
         ledger = (await http.get("__fake__/pay/ledger")).raise_for_status().json()
     paid_bills = [packet["mch_billno"] for packet in ledger]

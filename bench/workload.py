@@ -410,17 +410,12 @@ async def _bulk(settings, *, seed: int, customers: int) -> dict:
     from bench import applicants as bulk_applicants
     from bench import daily_job, grab, realtime
     from channels.models import ChannelCredential
-    from infra.redis import create_redis
     from lending_core.org.models import Bank
     from lending_core.products.service import CATALOGUE, read_catalogue_file
     from lending_core.risk import transactions
-    from server.app import configure_pii
-    from server.database import close_database, open_database
+    from bench.run import app_stores
 
-    configure_pii(settings)
-    await open_database(settings.database_url)
-    redis = create_redis(settings)
-    try:
+    async with app_stores(settings, redis=True) as redis:
         product = read_catalogue_file(CATALOGUE / f"{PRODUCT}.toml")
         tokens = await bulk_applicants.create(customers, bank_code=BANK, purposes=product.consents, secret_key=settings.secret_key,
                                               channel=CHANNEL, seed=seed, wechat_appid=settings.wechat_appid)
@@ -428,9 +423,6 @@ async def _bulk(settings, *, seed: int, customers: int) -> dict:
         bank = await Bank.get(code=BANK)
         key_id, secret = f"{BANK}-soak-{transactions.FEED_CHANNEL}", f"soak-{uuid.uuid4().hex}"
         await ChannelCredential.create(key_id=key_id, bank=bank, channel=transactions.FEED_CHANNEL, secret=secret)
-    finally:
-        await redis.aclose()
-        await close_database()
     await daily_job.create(settings.database_url, BOOK_LOANS, seed=seed)
     watched, unwatched = (await realtime._accounts(settings.database_url)).get(bank.id, ([], []))
     return {"tokens": tokens, "campaign_id": campaign_id, "bank_key": (key_id, secret), "watched": watched, "unwatched": unwatched}
