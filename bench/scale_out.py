@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import applicants, grab, processes
+from bench import applicants, grab, payouts, processes
 from bench import run as runner
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/rcb_scale"
@@ -175,37 +175,20 @@ async def drain(settings, seconds: float) -> int:
 
 async def check(settings, campaign_id: int, wechat_url: str) -> dict:
     """What the load left, the relay and the stream consumer stopped."""
-    import httpx
-
     from infra import sql
     from lending_core.ledger.service import unbalanced_transactions
 
     async with runner.app_stores(settings):
-        rewards = {
-            row["bill_no"]: (row["status"], int(row["amount_fen"]))
-            for row in await sql.fetch_all(
-                "SELECT p.bill_no, r.status, r.amount_fen FROM reward r JOIN payout p ON p.reward_id = r.id WHERE r.campaign_id = :id", id=campaign_id
-            )
-        }
-        reward_statuses = {row["status"]: row["n"] for row in await sql.fetch_all(
-            "SELECT status, COUNT(*) AS n FROM reward WHERE campaign_id = :id GROUP BY status", id=campaign_id)}
         applications = {row["status"]: row["n"] for row in await sql.fetch_all("SELECT status, COUNT(*) AS n FROM application GROUP BY status")}
         unbalanced = await unbalanced_transactions()
         dead = (await sql.fetch_one("SELECT COUNT(*) AS n FROM outbox_message WHERE status = 'dead'"))["n"]
-    async with httpx.AsyncClient(base_url=wechat_url, timeout=60) as http:
-        ledger = (await http.get("__fake__/pay/ledger")).raise_for_status().json()
-    paid_bills = [packet["mch_billno"] for packet in ledger]
-    paid_rewards = {bill for bill, (status, _) in rewards.items() if status == "paid"}
-    audit = await grab.audit_run(settings, campaign_id)
+    # Every reward the relay reached paid exactly once, by WeChat Pay's own ledger: the faults
+    # drill's check, as the payouts bench runs it.
+    payments, still_due = await payouts.audit(settings, wechat_url)
     return {
-        "audit": audit,
-        "reward_statuses": reward_statuses,
-        "wechat_pay_records": len(ledger),
-        "paid_twice": len(paid_bills) - len(set(paid_bills)),
-        # A WeChat Pay record for no reward of ours, or of another amount than the reward's.
-        "paid_wrongly": sum(1 for p in ledger if p["mch_billno"] not in rewards or rewards[p["mch_billno"]][1] != p["total_amount"]),
-        # A reward we hold as paid that WeChat Pay has no record of.
-        "paid_unrecorded": len(paid_rewards - set(paid_bills)),
+        "audit": await grab.audit_run(settings, campaign_id),
+        "payments": payments,
+        "still_due": still_due,
         "outbox_dead": dead,
         "applications": applications,
         "unbalanced": len(unbalanced),
@@ -275,7 +258,7 @@ def main() -> None:
 
 def correct(checked: dict) -> bool:
     return (
-        not checked["audit"]["oversold"] and checked["paid_twice"] == 0 and checked["paid_wrongly"] == 0 and checked["paid_unrecorded"] == 0
+        not checked["audit"]["oversold"] and checked["payments"].passed
         and checked["applications"].get("submitted", 0) == 0 and checked["unbalanced"] == 0 and checked["outbox_dead"] == 0
         and checked["workers_died"] == 0
     )
@@ -320,7 +303,7 @@ def report(args, measured: list[Measured], checked: dict, command: str, made_in:
             rows.append(f"| {endpoint} | {m.workers} | {load.ok_per_second:,.0f} | {ratio:.2f}× | {load.p50_ms:.1f} | {load.p99_ms:.1f} | {runner.non_2xx(load)} | {verdict} |")
             cpu_rows.append(f"| {endpoint} | {m.workers} | {_cpu_cell(cpu)} |")
     audit = checked["audit"]
-    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(checked["reward_statuses"].items()))
+    payments = "; ".join(checked["payments"].figures)
     decided = ", ".join(f"{k} {v:,}" for k, v in sorted(checked["applications"].items()))
     newline = "\n"
     return f"""## Scale-out (issue 10.7)
@@ -347,9 +330,9 @@ Where the CPU went while wrk ran (cores used on average, median of the runs; the
 Checks afterwards ({'all held' if correct(checked) else 'SOME FAILED'}):
 - Red packets: {audit['rewards']:,} rewards on {audit['distinct_packets']:,} distinct packets; {audit['packets_gone_from_redis']:,} gone from the Redis pool;
   {audit['amount_fen']:,} fen granted = {audit['committed_fen']:,} fen committed of {audit['budget_fen']:,}. Oversell: {'YES' if audit['oversold'] else 'none'}.
-- Payouts after up to {args.drain_seconds:.0f} s of draining: rewards {statuses}; the fake WeChat Pay holds {checked['wechat_pay_records']:,} records;
-  bills paid twice {checked['paid_twice']}, paid for no reward or a wrong amount {checked['paid_wrongly']}, held as paid without a
-  WeChat Pay record {checked['paid_unrecorded']}; outbox messages still waiting {checked['outbox_waiting']:,}, dead {checked['outbox_dead']}.
+- Payouts after up to {args.drain_seconds:.0f} s of draining (outbox messages still waiting {checked['outbox_waiting']:,}, dead {checked['outbox_dead']};
+  rewards still due, left for a later run: {checked['still_due']:,}), checked as the faults drill checks them against WeChat Pay's ledger:
+  {payments}; **{'PASS' if checked['payments'].passed else 'FAIL'}**.
 - Applications by status: {decided} (none may be left `submitted`).
 - Unbalanced ledger transactions: {checked['unbalanced']}. Relay or stream consumer died during the run: {checked['workers_died']}.
 """
