@@ -350,6 +350,10 @@ class _Ask:
     counters: list[tuple[str, Limit, int, int]]  # key, limit, ttl, retry_after
     future: asyncio.Future
 
+    @property
+    def campaign_id(self) -> int:
+        return self.terms.id
+
 
 @dataclass
 class _Win:
@@ -360,22 +364,28 @@ class _Win:
     seq: int
     generation: str
 
+    @property
+    def campaign_id(self) -> int:
+        return self.ask.terms.id
+
 
 @dataclass
 class GrabDesk:
     """One per worker process: decides concurrent grabs in one script call per campaign and
-    commits their wins together (group commit). Starts nothing at import: its two loops start
-    with the first grab, in the event loop that serves it."""
+    commits their wins together (group commit). It has no loop of its own: the grabs start the
+    tasks that serve them, in the event loop that serves the requests."""
 
     redis: object
     key_prefix: str
     limits: GrabLimits = field(default_factory=GrabLimits)
     max_batch: int = 512
     terms_ttl_seconds: float = 1.0
-    _asks: list = field(default_factory=list)
-    _wins: list = field(default_factory=list)
-    _tasks: list = field(default_factory=list)
-    _running: set = field(default_factory=set)  # script calls and commits out now
+    _asks: list = field(default_factory=list)  # grabs waiting for a script call
+    _wins: list = field(default_factory=list)  # wins waiting for a commit
+    _running: set = field(default_factory=set)  # the tasks deciding and committing now
+    _starting: bool = False  # a task is started that will take every grab waiting
+    _scripts_out: int = 0
+    _commits_out: int = 0
     _terms: dict = field(default_factory=dict)
     _rebuilding: dict = field(default_factory=dict)
 
@@ -392,10 +402,9 @@ class GrabDesk:
             raise ChannelNotInCampaign()
         if terms.effective_status(at) != campaigns.LIVE:
             raise CampaignNotLive(details={"status": terms.effective_status(at)})
-        self._start()
         ask = _Ask(terms, grabber, self._counters(terms.id, grabber), asyncio.get_running_loop().create_future())
         self._asks.append(ask)
-        self._asks_ready.set()
+        self._dispatch()
         return await ask.future
 
     def _counters(self, campaign_id: int, grabber: Grabber) -> list[tuple[str, Limit, int, int]]:
@@ -447,65 +456,63 @@ class GrabDesk:
         else:
             self._terms.pop(campaign_id, None)
 
-    # -- the loops --
+    # -- the work --
+    #
+    # Each hand-over from one task to another costs a grab a turn of the event loop (about a
+    # millisecond when the worker is busy), so there are as few as can be: the first grab of a
+    # turn starts one task, which takes every grab asked by then, calls the script, and commits
+    # the wins itself. While its script call is out the next grabs start the next task (up to
+    # SCRIPTS_IN_FLIGHT); wins that find COMMITS_IN_FLIGHT commits out wait, and whichever commit
+    # ends first takes them all in its next batch.
 
-    def _start(self) -> None:
-        if self._tasks and not any(task.done() for task in self._tasks):
-            return
-        for task in self._tasks:
-            task.cancel()
-        self._asks_ready, self._wins_ready = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_running_loop()
-        # A context of their own: the loops serve every request, so they must not inherit the
-        # first one's (its request id, or a transaction it happened to be in).
-        self._tasks = [
-            loop.create_task(self._decide_loop(), context=contextvars.Context()),
-            loop.create_task(self._commit_loop(), context=contextvars.Context()),
-        ]
+    def _dispatch(self) -> None:
+        if self._asks and not self._starting and self._scripts_out < SCRIPTS_IN_FLIGHT:
+            self._starting = True
+            # A context of its own: the task serves every request, so it must not inherit the
+            # first one's (its request id, or a transaction it happened to be in).
+            task = asyncio.get_running_loop().create_task(self._work(), context=contextvars.Context())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _work(self) -> None:
+        self._starting = False
+        batch, self._asks = self._asks[: self.max_batch], self._asks[self.max_batch :]
+        self._scripts_out += 1
+        try:
+            by_campaign = _by_campaign(batch)
+            if len(by_campaign) == 1:
+                wins = await self._decide(batch)
+            else:
+                wins = [win for found in await asyncio.gather(*map(self._decide, by_campaign.values())) for win in found]
+        finally:
+            self._scripts_out -= 1
+            self._dispatch()  # the grabs held back while SCRIPTS_IN_FLIGHT calls were out
+        self._wins.extend(wins)
+        while self._wins and self._commits_out < COMMITS_IN_FLIGHT:
+            wins, self._wins = self._wins, []
+            self._commits_out += 1
+            try:
+                await self._commit_batch(wins)
+            finally:
+                self._commits_out -= 1
 
     async def close(self, *, drain_seconds: float = 10.0) -> None:
-        """Stop the loops once every grab asked has been decided and every packet taken from the
-        pool committed (or the time is up): a worker stopped between the two would leave packets
-        out of the pool with no reward until the pool is next rebuilt."""
+        """Return once every grab asked has been decided and every packet taken from the pool
+        committed (or the time is up, when what is still running is cancelled): a worker stopped
+        between the two would leave packets out of the pool with no reward until the pool is next
+        rebuilt."""
         deadline = time.monotonic() + drain_seconds
-        while (self._asks or self._wins or self._running) and time.monotonic() < deadline and not any(t.done() for t in self._tasks):
+        while (self._asks or self._wins or self._running) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        for task in self._tasks:
+        for task in list(self._running):
             task.cancel()
-        for task in self._tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        self._tasks = []
 
-    async def _decide_loop(self) -> None:
-        # Several script calls may be out at once: Redis runs each alone anyway, and a grab that
-        # arrives while one is out need not wait for its answer before its own is sent.
-        in_flight = asyncio.Semaphore(SCRIPTS_IN_FLIGHT)
-        while True:
-            await self._asks_ready.wait()
-            self._asks_ready.clear()
-            while self._asks:
-                batch, self._asks = self._asks[: self.max_batch], self._asks[self.max_batch :]
-                by_campaign: dict[int, list[_Ask]] = {}
-                for ask in batch:
-                    by_campaign.setdefault(ask.terms.id, []).append(ask)
-                for asks in by_campaign.values():
-                    await in_flight.acquire()
-                    self._run(self._decide(asks), in_flight)
-
-    def _run(self, work, in_flight: asyncio.Semaphore) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        self._running.add(task)
-
-        def done(_) -> None:
-            self._running.discard(task)
-            in_flight.release()
-
-        task.add_done_callback(done)
-
-    async def _decide(self, asks: list[_Ask]) -> None:
+    async def _decide(self, asks: list[_Ask]) -> list[_Win]:
+        """One campaign's grabs decided by one script call: the wins, the others answered."""
         try:
             answers = await self._run_script(asks)
             if answers[0] == b"NOPOOL":
@@ -515,15 +522,15 @@ class GrabDesk:
                     raise CampaignsUnavailable("the red-packet pool is being loaded; try again shortly", retry_after=1)
         except CampaignsUnavailable as exc:
             _fail_all(asks, exc)
-            return
+            return []
         except (RedisError, OSError) as exc:
             log.warning("red-packet pool unavailable: %s", type(exc).__name__)
             _fail_all(asks, CampaignsUnavailable())
-            return
+            return []
         except Exception as exc:  # never leave a request waiting forever
             log.exception("red-packet grab failed")
             _fail_all(asks, exc)
-            return
+            return []
         generation = answers[-1].decode()
         wins = []
         for ask, answer in zip(asks, answers):
@@ -533,9 +540,7 @@ class GrabDesk:
                 wins.append(_Win(ask, f"{index}:{amount}", int(index), int(amount), int(seq), generation))
             else:
                 _settle(ask.future, exc=_refusal(answer, ask))
-        if wins:
-            self._wins.extend(wins)
-            self._wins_ready.set()
+        return wins
 
     async def _run_script(self, asks: list[_Ask]) -> list:
         terms = asks[0].terms
@@ -580,18 +585,6 @@ class GrabDesk:
         deadline = time.monotonic() + REBUILD_WAIT_SECONDS
         while time.monotonic() < deadline and not await self.redis.exists(keys.meta):
             await asyncio.sleep(0.05)
-
-    async def _commit_loop(self) -> None:
-        # Several batches commit at once (each on its own connection): a batch need not wait for
-        # the last one's round trip, and PostgreSQL flushes their commits to disk together.
-        in_flight = asyncio.Semaphore(COMMITS_IN_FLIGHT)
-        while True:
-            await self._wins_ready.wait()
-            self._wins_ready.clear()
-            while self._wins:
-                batch, self._wins = self._wins, []
-                await in_flight.acquire()
-                self._run(self._commit_batch(batch), in_flight)
 
     async def _commit_batch(self, batch: list[_Win]) -> None:
         for campaign_wins in _by_campaign(batch).values():
@@ -656,10 +649,11 @@ async def _failure(win: _Win, exc: Exception) -> Exception:
     return CampaignsUnavailable()
 
 
-def _by_campaign(wins: list[_Win]) -> dict[int, list[_Win]]:
-    grouped: dict[int, list[_Win]] = {}
-    for win in wins:
-        grouped.setdefault(win.ask.terms.id, []).append(win)
+def _by_campaign(items: list) -> dict[int, list]:
+    """Grabs or wins by their campaign, in order."""
+    grouped: dict[int, list] = {}
+    for item in items:
+        grouped.setdefault(item.campaign_id, []).append(item)
     return grouped
 
 
