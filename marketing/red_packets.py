@@ -477,24 +477,32 @@ class GrabDesk:
     async def _work(self) -> None:
         self._starting = False
         batch, self._asks = self._asks[: self.max_batch], self._asks[self.max_batch :]
-        self._scripts_out += 1
+        held = list(batch)  # the grabs this task answers
         try:
-            by_campaign = _by_campaign(batch)
-            if len(by_campaign) == 1:
-                wins = await self._decide(batch)
-            else:
-                wins = [win for found in await asyncio.gather(*map(self._decide, by_campaign.values())) for win in found]
-        finally:
-            self._scripts_out -= 1
-            self._dispatch()  # the grabs held back while SCRIPTS_IN_FLIGHT calls were out
-        self._wins.extend(wins)
-        while self._wins and self._commits_out < COMMITS_IN_FLIGHT:
-            wins, self._wins = self._wins, []
-            self._commits_out += 1
+            self._scripts_out += 1
             try:
-                await self._commit_batch(wins)
+                by_campaign = _by_campaign(batch)
+                if len(by_campaign) == 1:
+                    wins = await self._decide(batch)
+                else:
+                    wins = [win for found in await asyncio.gather(*map(self._decide, by_campaign.values())) for win in found]
             finally:
-                self._commits_out -= 1
+                self._scripts_out -= 1
+                self._dispatch()  # the grabs held back while SCRIPTS_IN_FLIGHT calls were out
+            self._wins.extend(wins)
+            while self._wins and self._commits_out < COMMITS_IN_FLIGHT:
+                wins, self._wins = self._wins, []
+                held += [win.ask for win in wins]
+                self._commits_out += 1
+                try:
+                    await self._commit_batch(wins)
+                finally:
+                    self._commits_out -= 1
+        except asyncio.CancelledError:
+            # Cancelled by ``close`` past its drain time: no request may wait for ever. (A win whose
+            # commit was out may yet be committed: the customer finds it among their rewards.)
+            _fail_all(held, CampaignsUnavailable())
+            raise
 
     async def close(self, *, drain_seconds: float = 10.0) -> None:
         """Return once every grab asked has been decided and every packet taken from the pool
@@ -504,12 +512,17 @@ class GrabDesk:
         deadline = time.monotonic() + drain_seconds
         while (self._asks or self._wins or self._running) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        # Out of time: the grabs still waiting are refused first, so that no task the
+        # cancellations end starts another for them.
+        waiting, self._asks, unsaved, self._wins = self._asks, [], self._wins, []
+        _fail_all(waiting + [win.ask for win in unsaved], CampaignsUnavailable())
         for task in list(self._running):
             task.cancel()
             try:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        self._starting = False  # a task cancelled before it ran never cleared it
 
     async def _decide(self, asks: list[_Ask]) -> list[_Win]:
         """One campaign's grabs decided by one script call: the wins, the others answered."""

@@ -333,6 +333,43 @@ async def test_a_desk_closed_mid_grab_commits_what_it_took_from_the_pool_first(s
     assert live.packet_count - state["packets_left"] == 5
 
 
+async def test_a_desk_out_of_time_answers_every_grab_it_holds_and_serves_the_next(settings, redis, demo):
+    # Redis stops answering while a worker stops: past the drain time the grab in hand is refused
+    # (503, nothing taken), not left hanging, and the desk is not left thinking a task is on its way.
+    live = await scheduled_campaign()
+    bank = await bank_id()
+    desk = red_packets.GrabDesk(redis, settings.redis_key_prefix)
+    run_script, never = desk._run_script, asyncio.Event()
+
+    async def unanswered(asks):
+        await never.wait()
+
+    first, second, third = [await new_customer(bank="HZRCB") for _ in range(3)]
+
+    def grab(customer):
+        return desk.grab(live.id, red_packets.Grabber(customer.id, bank, "wechat_miniprogram", f"dev-{customer.id}", "36.1.2.3"))
+
+    desk._run_script = unanswered
+    stuck = asyncio.ensure_future(grab(first))
+    while not desk._running:
+        await asyncio.sleep(0)
+    await desk.close(drain_seconds=0.05)
+
+    with pytest.raises(red_packets.CampaignsUnavailable):
+        await asyncio.wait_for(stuck, timeout=5)
+    desk._run_script = run_script
+    # Stopped at once: the task started for this grab is cancelled before it ever runs.
+    unstarted = asyncio.ensure_future(grab(second))
+    await asyncio.sleep(0)
+    await desk.close(drain_seconds=0)
+    with pytest.raises(red_packets.CampaignsUnavailable):
+        await asyncio.wait_for(unstarted, timeout=5)
+
+    won = await asyncio.wait_for(grab(third), timeout=5)
+    assert [r.customer_id for r in await Reward.filter(campaign_id=live.id)] == [third.id] and won.amount_fen > 0
+    await desk.close()
+
+
 async def test_a_stopping_worker_closes_the_grab_desk_before_the_database_and_redis(settings, monkeypatch):
     # Sanic runs shutdown listeners last-registered first: the desk's last commits need both.
     from server import database
