@@ -847,16 +847,17 @@ async def _wait_healthy(api: Service) -> None:
 
 
 async def _run(args, env: dict, drill: Drill, world, wechat_port: int, setup: dict):
-    from bench import workload
-    from infra.redis import create_redis
+    from bench.run import app_stores
     from infra.settings import Settings
-    from server import database
-    from server.app import configure_pii
 
     settings = Settings.from_env(env)
-    configure_pii(settings)
-    await database.open_database(settings.database_url)
-    redis = create_redis(settings)
+    async with app_stores(settings, redis=True) as redis:
+        return await _drive(args, env, drill, world, wechat_port, setup, settings, redis)
+
+
+async def _drive(args, env: dict, drill: Drill, world, wechat_port: int, setup: dict, settings, redis):
+    from bench import workload
+
     stop_faults, stop_supervisor = asyncio.Event(), asyncio.Event()
     rng = random.Random(args.seed * 31 + 3)
     credit = None
@@ -894,8 +895,6 @@ async def _run(args, env: dict, drill: Drill, world, wechat_port: int, setup: di
     finally:
         stop_faults.set()
         stop_supervisor.set()
-        await redis.aclose()
-        await database.close_database()
 
 
 if __name__ == "__main__":
