@@ -55,7 +55,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from bench import processes
-from bench.run import free_port, machine, port_taken, write_drill_section
+from bench.run import app_stores, free_port, machine, port_taken, write_drill_section
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "faults"
@@ -817,7 +817,6 @@ def _interrupted(signum, frame) -> None:
 
 
 async def _prepare_database(env: dict) -> None:
-    from bench.run import app_stores
     from infra.settings import Settings
     from server import database, demo_data
 
@@ -847,7 +846,6 @@ async def _wait_healthy(api: Service) -> None:
 
 
 async def _run(args, env: dict, drill: Drill, world, wechat_port: int, setup: dict):
-    from bench.run import app_stores
     from infra.settings import Settings
 
     settings = Settings.from_env(env)
@@ -856,6 +854,7 @@ async def _run(args, env: dict, drill: Drill, world, wechat_port: int, setup: di
 
 
 async def _drive(args, env: dict, drill: Drill, world, wechat_port: int, setup: dict, settings, redis):
+    """The workload with its faults injected, the queues drained, then the checks."""
     from bench import workload
 
     stop_faults, stop_supervisor = asyncio.Event(), asyncio.Event()
